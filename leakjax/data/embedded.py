@@ -9,9 +9,9 @@ Datasets (``EMBEDDED``):
 ``"digits"`` (1797 images, 28x28x1, 10 classes)
   scikit-learn's ``load_digits``: the test set of the UCI "Optical Recognition of Handwritten
   Digits" data (E. Alpaydin, 1998; NIST-preprocessed 32x32 bitmaps pooled to 8x8 counts in
-  0..16, 43 writers). Each 8x8 image is divided by 16 and upsampled to 28x28 with bicubic
-  interpolation, then clipped to [0, 1]. Labels are the digits 0..9. The UCI repository
-  distributes the data under CC BY 4.0.
+  0..16, written by 13 of the 43 UCI writers). Each 8x8 image is divided by 16, upsampled to
+  28x28 with bicubic interpolation, then clipped to [0, 1]. Labels are the digits 0..9. The
+  UCI repository distributes the data under CC BY 4.0.
 
 ``"photos"`` (14 crops per photograph, 154 images when all 11 photographs are present,
 32x32x3, one class per photograph)
@@ -43,8 +43,9 @@ Datasets (``EMBEDDED``):
     picture is generally described as an official U.S. Navy photograph, i.e. public domain).
 
   A photograph whose file is missing is skipped with a warning (the class count shrinks); fewer
-  than 4 available photographs is an error. Synthetic images in those folders (``color.png``,
-  ``camera.png``'s grayscale, test patterns) are not used.
+  than 4 available photographs is an error. The grayscale, synthetic and microscopy-of-cells
+  images of those folders (``camera.png``, ``color.png``, ``coins.png``, test patterns...) are
+  not used. ``class_names`` are the first entries of :data:`PHOTO_SOURCES`.
 
 ``"faces"`` (100 images, 32x32x3, 100 classes)
   scikit-image's ``skimage/data/lfw_subset.npy``: 200 grayscale 25x25 crops in [0, 1] taken
@@ -61,13 +62,15 @@ Splits (``split=``):
   deterministically and independently of the NumPy version: images are grouped by label (the
   groups ordered by ``sha256("leakjax/<name>/class/<label>")``) and, within a label, ordered by
   ``sha256("leakjax/<name>/<index>")``; walking that order, images alternate public, private,
-  public, ... So every class is split half/half (within one image), ``public``
-  has ``ceil(N/2)`` images and ``private`` ``floor(N/2)``. Each split is then ordered by
+  public, ... So every class is split half/half (within one image), ``public`` has
+  ``ceil(N/2)`` images and ``private`` ``floor(N/2)``. Each split is then ordered by
   ``sha256("leakjax/<name>/order/<index>")`` so that its first ``num_images`` images mix the
   classes. ``public`` is meant for training generators and classifiers, ``private`` for victims.
   For ``"photos"`` the two splits hold different crops of the *same* photographs (the class is
-  the photograph), so crops overlap in content; for ``"faces"`` every identity is in exactly
-  one split.
+  the photograph), so crops overlap in content. For ``"faces"`` every class (face image) is in
+  exactly one split, so private labels never occur in public; the same person may still appear
+  under two indices, since identities are not recorded. (``sha256(...)`` means the first 8
+  bytes of the SHA-256 digest of the UTF-8 text, read as a big-endian integer.)
 
 Normalisation: each :class:`~leakjax.types.DataSpec` carries the per-channel mean and standard
 deviation (not variance) of the full dataset's [0, 1] pixels; :meth:`Dataset.raw_spec` gives
@@ -134,7 +137,9 @@ def load_embedded(name: str, *, split: str = "all", num_images: int | None = Non
     Raises:
       ValueError: unknown ``name`` or ``split``, or ``num_images`` not in
         ``[1, size of the split]``.
-      FileNotFoundError: fewer than 4 of the photographs of ``"photos"`` are installed.
+      TypeError: ``num_images`` is not an int.
+      FileNotFoundError: fewer than 4 of the photographs of ``"photos"`` are installed, or
+        scikit-image's ``lfw_subset.npy`` is missing for ``"faces"``.
 
     Example:
       >>> ds = load_embedded("digits", split="private", num_images=4)
