@@ -1,0 +1,42 @@
+"""Gradient-inversion attacks as pure functions, and the driver that runs them."""
+
+from leakjax.attacks.base import Attack, FlatState, flat_optimizer_attack
+from leakjax.attacks.dlg import dlg
+from leakjax.attacks.idlg import idlg
+from leakjax.attacks.labels import LABEL_RULES, idlg_label, infer_labels
+from leakjax.attacks.objectives import (
+    DISTANCES,
+    cosine_distance,
+    l2_distance,
+    layerwise_cosine_distance,
+    mean_layer_l2_distance,
+)
+from leakjax.attacks.optim import TorchLBFGS, TorchLBFGSState, torch_lbfgs
+from leakjax.attacks.run import STRATEGIES, default_strategy, run, run_batch
+
+ATTACKS = {"dlg": dlg, "idlg": idlg}
+"""Attack name -> factory ``f(model, *, spec, **hyperparameters) -> Attack``."""
+
+__all__ = [
+    "ATTACKS",
+    "DISTANCES",
+    "LABEL_RULES",
+    "STRATEGIES",
+    "Attack",
+    "FlatState",
+    "TorchLBFGS",
+    "TorchLBFGSState",
+    "cosine_distance",
+    "default_strategy",
+    "dlg",
+    "flat_optimizer_attack",
+    "idlg",
+    "idlg_label",
+    "infer_labels",
+    "l2_distance",
+    "layerwise_cosine_distance",
+    "mean_layer_l2_distance",
+    "run",
+    "run_batch",
+    "torch_lbfgs",
+]

@@ -1,0 +1,209 @@
+"""The attack driver: ``lax.scan`` over steps, restarts as a vmapped axis, status per run.
+
+* :func:`run` runs one attack on one observation (restarts vmapped, the best chosen by matching
+  loss, never by ground truth). It is pure and jittable (``steps`` and ``restarts`` static).
+* :func:`run_batch` runs many independent (key, observation) pairs, the batch axes of a sweep
+  (seeds x victims), as one compiled program, choosing how to batch for the backend:
+  ``"vmap"`` (one vectorized program: the right choice on GPU/TPU), ``"map"`` (``lax.map``,
+  one compiled loop), or ``"threads"`` (one compiled single run dispatched from one host thread
+  per core: measured faster on multi-core CPUs, where XLA vectorizes the batched second-order
+  gradients poorly; see benchmarks/README.md). ``"auto"`` picks ``vmap`` on accelerators and
+  ``threads`` on CPU.
+
+A non-finite loss or reconstruction in one run is reported as ``Status.DIVERGED`` in that run's
+``AttackResult.status``; it never raises and never touches the other runs of the batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from leakjax.attacks.base import Attack
+from leakjax.types import AttackResult, Observation, PRNGKey, Status
+
+
+def _check_positive_int(fn: str, **kw):
+    for name, v in kw.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{fn}: {name}={v!r}, expected a positive integer")
+
+
+def _check_key(fn: str, key):
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
+        raise TypeError(
+            f"{fn}: key={key!r} is not a typed PRNG key; expected jax.random.key(seed) "
+            "(legacy uint32 PRNGKey arrays are not accepted)"
+        )
+
+
+def _single(attack: Attack, key: PRNGKey, obs: Observation, steps: int):
+    state = attack.init(key, obs)
+    tol = attack.tol
+
+    def body(carry, _):
+        state, done, last = carry
+        if attack.early_stop:
+            state, loss = lax.cond(done, lambda s: (s, last), lambda s: attack.step(s, obs), state)
+        else:
+            state, loss = attack.step(state, obs)
+        done = done | (loss < tol)
+        return (state, done, loss), loss
+
+    init_carry = (state, jnp.zeros((), bool), jnp.full((), jnp.inf, jnp.float32))
+    (state, _, _), trace = lax.scan(body, init_carry, None, length=steps)
+    raw, labels, loss = attack.result(state, obs)
+    return raw, labels, loss, trace
+
+
+def run(
+    attack: Attack,
+    key: PRNGKey,
+    obs: Observation,
+    *,
+    steps: int,
+    restarts: int = 1,
+) -> AttackResult:
+    """Run ``attack`` for ``steps`` steps from ``restarts`` random starts; keep the best.
+
+    Args:
+      attack: from a factory such as :func:`leakjax.attacks.dlg`.
+      key: typed PRNG key (``jax.random.key``).
+      obs: what the server saw.
+      steps: number of attack steps (L-BFGS ``.step`` calls, or optimizer iterations).
+      restarts: independent starts run together (vmapped); the one with the lowest final
+        matching loss is returned.
+
+    Returns:
+      An :class:`AttackResult`; ``inputs`` are in [0, 1].
+    """
+    _check_positive_int("run", steps=steps, restarts=restarts)
+    _check_key("run", key)
+    keys = jax.random.split(key, restarts)
+    raw, labels, loss, trace = jax.vmap(lambda k: _single(attack, k, obs, steps))(keys)
+    finite = jnp.isfinite(loss) & jnp.all(jnp.isfinite(raw.reshape(restarts, -1)), axis=1)
+    score = jnp.where(finite, loss, jnp.inf)
+    best = jnp.argmin(score)
+    raw_b, labels_b, loss_b, trace_b = raw[best], labels[best], loss[best], trace[best]
+    ok = finite[best]
+    status = jnp.where(
+        ~ok,
+        int(Status.DIVERGED),
+        jnp.where(loss_b < attack.tol, int(Status.CONVERGED), int(Status.MAX_STEPS)),
+    ).astype(jnp.int32)
+    inputs = jnp.clip(attack.spec.denormalize(jnp.nan_to_num(raw_b)), 0.0, 1.0)
+    return AttackResult(
+        inputs=inputs,
+        labels=labels_b,
+        loss=loss_b,
+        loss_trace=trace_b,
+        status=status,
+        restart=best.astype(jnp.int32),
+        raw_inputs=raw_b,
+    )
+
+
+STRATEGIES = ("auto", "vmap", "map", "threads")
+
+
+def default_strategy(backend: str | None = None) -> str:
+    """``vmap`` on GPU/TPU, ``threads`` on CPU (see the module docstring)."""
+    backend = backend or jax.default_backend()
+    return "threads" if backend == "cpu" else "vmap"
+
+
+def run_batch(
+    attack_fn: Callable[[], Attack] | Attack,
+    keys: PRNGKey,
+    obs: Observation,
+    *,
+    steps: int,
+    restarts: int = 1,
+    obs_axis: int | None = 0,
+    strategy: str = "auto",
+    num_threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> AttackResult:
+    """Run independent attacks over a leading batch axis of ``keys`` and ``obs``.
+
+    Args:
+      attack_fn: an :class:`Attack`, or a zero-argument function building one (lets a sweep
+        rebuild it inside the compiled function).
+      keys: typed keys of shape ``(N,)``.
+      obs: an Observation whose leaves have a leading axis ``N`` (see
+        :func:`leakjax.types.stack_observations`), or, with ``obs_axis=None``, a single
+        Observation shared by all keys.
+      obs_axis: ``0`` when ``obs`` is stacked, ``None`` when it is shared.
+      steps, restarts: as in :func:`run`.
+      strategy: ``"auto"``, ``"vmap"``, ``"map"`` or ``"threads"``.
+      num_threads: threads for ``"threads"`` (default: the number of CPU cores).
+      progress: optional callback called with the number of runs finished (threads strategy
+        calls it per run; vmap/map once at the end).
+
+    Returns:
+      An :class:`AttackResult` whose leaves have a leading axis ``N``.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"run_batch: strategy={strategy!r}, expected one of {STRATEGIES}")
+    _check_positive_int("run_batch", steps=steps, restarts=restarts)
+    _check_key("run_batch", keys)
+    if keys.ndim != 1:
+        raise ValueError(f"run_batch: keys has shape {keys.shape}, expected (N,)")
+    n = keys.shape[0]
+    get_attack = (
+        attack_fn
+        if callable(attack_fn) and not isinstance(attack_fn, Attack)
+        else (lambda: attack_fn)
+    )
+    if obs_axis not in (0, None):
+        raise ValueError(f"run_batch: obs_axis={obs_axis!r}, expected 0 or None")
+    batched_obs = obs_axis == 0
+    if batched_obs:
+        for leaf in jax.tree.leaves(obs):
+            if jnp.ndim(leaf) < 1 or jnp.shape(leaf)[0] != n:
+                raise ValueError(
+                    f"run_batch: obs has a leaf of shape {jnp.shape(leaf)}, expected a leading "
+                    f"axis of {n} (one per key); pass obs_axis=None to share one observation"
+                )
+    strategy = default_strategy() if strategy == "auto" else strategy
+
+    def one(k, o):
+        return run(get_attack(), k, o, steps=steps, restarts=restarts)
+
+    if strategy == "vmap":
+        out = jax.jit(jax.vmap(one, in_axes=(0, obs_axis)))(keys, obs)
+        if progress:
+            progress(n)
+        return out
+    if strategy == "map":
+        if batched_obs:
+            out = jax.jit(lambda ks, os_: lax.map(lambda a: one(*a), (ks, os_)))(keys, obs)
+        else:
+            out = jax.jit(lambda ks, o: lax.map(lambda k: one(k, o), ks))(keys, obs)
+        if progress:
+            progress(n)
+        return out
+    # threads: compile once, dispatch single runs from several host threads
+    compiled = jax.jit(one)
+    num_threads = num_threads or os.cpu_count() or 1
+
+    def item(i):
+        o = jax.tree.map(lambda x: x[i], obs) if batched_obs else obs
+        r = compiled(keys[i], o)
+        jax.block_until_ready(r)
+        if progress:
+            progress(1)
+        return r
+
+    first = item(0)  # compile outside the pool
+    if n == 1:
+        results = [first]
+    else:
+        with ThreadPoolExecutor(max_workers=num_threads) as pool:
+            results = [first, *pool.map(item, range(1, n))]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *results)

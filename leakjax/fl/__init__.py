@@ -1,0 +1,28 @@
+"""Client-side simulation: losses, gradients, local training and what the server sees."""
+
+from leakjax.fl.client import (
+    GradFn,
+    GradFnDefense,
+    KeyedGradFn,
+    check_images,
+    check_labels,
+    client_gradient,
+    cross_entropy,
+    loss_fn,
+    per_example_gradients,
+)
+from leakjax.fl.observe import apply_defense, observe
+
+__all__ = [
+    "GradFn",
+    "GradFnDefense",
+    "KeyedGradFn",
+    "apply_defense",
+    "check_images",
+    "check_labels",
+    "client_gradient",
+    "cross_entropy",
+    "loss_fn",
+    "observe",
+    "per_example_gradients",
+]

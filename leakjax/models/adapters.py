@@ -1,0 +1,189 @@
+"""Adapters that reduce Flax Linen / NNX modules (or any function) to a pure :class:`Model`.
+
+The Model's ``apply_fn(params, x)`` is pure: no module object crosses a jit boundary. Non-trainable
+collections (BatchNorm ``batch_stats``) are closed over; in ``bn_mode="train"`` BatchNorm uses
+the batch statistics and the updated running statistics are dropped (the attacker and the client
+see the same function either way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from leakjax.types import Model, PyTreePath
+
+_CLASSIFIER_NAMES = ("classifier", "fc", "head", "logits", "output", "out")
+
+
+def find_classifier_path(params: Mapping, num_classes: int) -> PyTreePath:
+    """Find the classifier layer's kernel by name, then by shape (last 2-D kernel with C outputs)."""
+    for name in _CLASSIFIER_NAMES:
+        if name in params and "kernel" in params[name]:
+            return (name, "kernel")
+    found: PyTreePath | None = None
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        keys = tuple(getattr(k, "key", str(k)) for k in path)
+        if keys[-1] == "kernel" and jnp.ndim(leaf) == 2 and jnp.shape(leaf)[1] == num_classes:
+            found = keys
+    if found is None:
+        raise ValueError(
+            "could not find the classifier layer: name it with classifier_path=('name', 'kernel'); "
+            f"looked for modules named {_CLASSIFIER_NAMES} and for a 2-D kernel with "
+            f"{num_classes} outputs"
+        )
+    return found
+
+
+def _bias_path(params: Mapping, kernel_path: PyTreePath) -> PyTreePath | None:
+    node = params
+    for k in kernel_path[:-1]:
+        node = node[k]
+    return (*kernel_path[:-1], "bias") if "bias" in node else None
+
+
+def from_fn(
+    apply_fn: Callable,
+    params: Any,
+    *,
+    input_shape,
+    num_classes: int,
+    classifier_path: PyTreePath | None = None,
+    features_fn: Callable | None = None,
+    bn_mode: str = "none",
+    name: str = "model",
+) -> Model:
+    """Identity adapter: any pure ``apply_fn(params, x) -> logits`` (Equinox, Haiku, hand-written)."""
+    kpath = tuple(classifier_path) if classifier_path else find_classifier_path(params, num_classes)
+    return Model(
+        apply_fn=apply_fn,
+        params=params,
+        input_shape=tuple(input_shape),
+        num_classes=int(num_classes),
+        classifier_kernel_path=kpath,
+        classifier_bias_path=_bias_path(params, kpath),
+        features_fn=features_fn,
+        bn_mode=bn_mode,
+        name=name,
+    )
+
+
+def from_linen(
+    module: nn.Module,
+    variables: Mapping,
+    *,
+    input_shape,
+    num_classes: int,
+    classifier_path: PyTreePath | None = None,
+    bn_mode: str | None = None,
+    train_kwarg: str | None = None,
+    name: str | None = None,
+) -> Model:
+    """Build a Model from a Linen module and its variables.
+
+    Args:
+      module: the Linen module; its ``__call__(x, ...)`` returns logits.
+      variables: ``{'params': ..., 'batch_stats': ...}`` as returned by ``module.init``.
+      input_shape: ``(H, W, C)``.
+      num_classes: number of logits.
+      classifier_path: path of the classifier kernel in ``variables['params']``; found by name
+        ('classifier', 'fc', 'head', ...) or by shape when omitted.
+      bn_mode: ``"eval"`` (running statistics) or ``"train"`` (batch statistics) when the module
+        has ``batch_stats``; defaults to ``"eval"`` then, ``"none"`` otherwise.
+      train_kwarg: name of the module's boolean train flag (e.g. ``"train"``), passed as
+        ``bn_mode == "train"``; omit when the module has none.
+    The features entering the classifier layer are captured with ``nn.intercept_methods``, so
+    ``Model.features_fn`` works for any module whose classifier is a named submodule.
+    """
+    if "params" not in variables:
+        raise ValueError(
+            f"from_linen: variables has keys {list(variables)}, expected a 'params' collection"
+        )
+    params = variables["params"]
+    rest = {k: v for k, v in variables.items() if k != "params"}
+    has_bn = "batch_stats" in rest
+    if bn_mode is None:
+        bn_mode = "eval" if has_bn else "none"
+    kwargs = {} if train_kwarg is None else {train_kwarg: bn_mode == "train"}
+    mutable = ["batch_stats"] if (has_bn and bn_mode == "train") else False
+
+    def apply_fn(p, x):
+        out = module.apply({"params": p, **rest}, x, mutable=mutable, **kwargs)
+        return out[0] if mutable else out
+
+    kpath = tuple(classifier_path) if classifier_path else find_classifier_path(params, num_classes)
+    classifier_name = kpath[-2] if len(kpath) >= 2 else None
+
+    def features_fn(p, x):
+        captured = {}
+
+        def interceptor(next_fun, args, kw, context):
+            if context.module.name == classifier_name and context.method_name == "__call__":
+                captured["h"] = args[0]
+            return next_fun(*args, **kw)
+
+        with nn.intercept_methods(interceptor):
+            apply_fn(p, x)
+        if "h" not in captured:
+            raise ValueError(
+                f"from_linen: classifier module {classifier_name!r} was never called; "
+                "pass classifier_path"
+            )
+        h = captured["h"]
+        return h.reshape(h.shape[0], -1)
+
+    return Model(
+        apply_fn=apply_fn,
+        params=params,
+        input_shape=tuple(input_shape),
+        num_classes=int(num_classes),
+        classifier_kernel_path=kpath,
+        classifier_bias_path=_bias_path(params, kpath),
+        features_fn=features_fn,
+        bn_mode=bn_mode,
+        name=name or type(module).__name__.lower(),
+        extra={"variables_rest": rest},
+    )
+
+
+def from_nnx(
+    model,
+    *,
+    input_shape,
+    num_classes: int,
+    classifier_path: PyTreePath | None = None,
+    name: str | None = None,
+) -> Model:
+    """Build a Model from an NNX module: ``nnx.split`` once here, ``nnx.merge`` inside ``apply_fn``.
+
+    The params are a plain nested dict of arrays (``nnx.to_pure_dict``), so paths and gradients
+    look the same as for Linen models. Non-Param state (BatchNorm statistics, RNG counters) is
+    closed over and not updated. Put the module in the mode you want (``model.eval()`` /
+    ``model.train()``) before adapting it.
+    """
+    from flax import nnx
+
+    graphdef, param_state, rest = nnx.split(model, nnx.Param, ...)
+    params = nnx.to_pure_dict(param_state)
+
+    def apply_fn(p, x):
+        state = jax.tree.map(lambda a: a, param_state)
+        nnx.replace_by_pure_dict(state, p)
+        module = nnx.merge(graphdef, state, rest)
+        return module(x)
+
+    kpath = tuple(classifier_path) if classifier_path else find_classifier_path(params, num_classes)
+    return Model(
+        apply_fn=apply_fn,
+        params=params,
+        input_shape=tuple(input_shape),
+        num_classes=int(num_classes),
+        classifier_kernel_path=kpath,
+        classifier_bias_path=_bias_path(params, kpath),
+        bn_mode="none",
+        name=name or type(model).__name__.lower(),
+    )
