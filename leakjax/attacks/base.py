@@ -43,7 +43,7 @@ class Attack(NamedTuple):
 
 
 class FlatState(NamedTuple):
-    """State of an attack that optimizes one flat vector with a (torch L-BFGS or optax) optimizer."""
+    """State of an attack optimizing one flat vector (torch-style L-BFGS or an optax optimizer)."""
 
     flat: Array
     opt_state: Any

@@ -21,7 +21,7 @@ _CLASSIFIER_NAMES = ("classifier", "fc", "head", "logits", "output", "out")
 
 
 def find_classifier_path(params: Mapping, num_classes: int) -> PyTreePath:
-    """Find the classifier layer's kernel by name, then by shape (last 2-D kernel with C outputs)."""
+    """Find the classifier kernel by name, then by shape (the last 2-D kernel with C outputs)."""
     for name in _CLASSIFIER_NAMES:
         if name in params and "kernel" in params[name]:
             return (name, "kernel")
@@ -57,7 +57,7 @@ def from_fn(
     bn_mode: str = "none",
     name: str = "model",
 ) -> Model:
-    """Identity adapter: any pure ``apply_fn(params, x) -> logits`` (Equinox, Haiku, hand-written)."""
+    """Identity adapter: any pure ``apply_fn(params, x) -> logits`` (Equinox, Haiku, by hand)."""
     kpath = tuple(classifier_path) if classifier_path else find_classifier_path(params, num_classes)
     return Model(
         apply_fn=apply_fn,
