@@ -1,8 +1,15 @@
 """Gradient-inversion attacks as pure functions, and the driver that runs them."""
 
+from leakjax.attacks.analytic import analytic_fc, analytic_fc_inversion
 from leakjax.attacks.base import Attack, FlatState, flat_optimizer_attack
 from leakjax.attacks.dlg import dlg
 from leakjax.attacks.idlg import idlg
+from leakjax.attacks.inverting_gradients import (
+    gradinversion,
+    inverting_gradients,
+    layer_weights,
+    multistep_schedule,
+)
 from leakjax.attacks.labels import LABEL_RULES, idlg_label, infer_labels
 from leakjax.attacks.objectives import (
     DISTANCES,
@@ -14,10 +21,22 @@ from leakjax.attacks.objectives import (
 from leakjax.attacks.optim import TorchLBFGS, TorchLBFGSState, torch_lbfgs
 from leakjax.attacks.run import STRATEGIES, default_strategy, run, run_batch
 
-ATTACKS = {"dlg": dlg, "idlg": idlg}
+ATTACKS = {
+    "dlg": dlg,
+    "idlg": idlg,
+    "ig": inverting_gradients,
+    "gradinversion": gradinversion,
+    "analytic_fc": analytic_fc,
+}
 """Attack name -> factory ``f(model, *, spec, **hyperparameters) -> Attack``."""
 
 __all__ = [
+    "analytic_fc",
+    "analytic_fc_inversion",
+    "gradinversion",
+    "inverting_gradients",
+    "layer_weights",
+    "multistep_schedule",
     "ATTACKS",
     "DISTANCES",
     "LABEL_RULES",

@@ -11,9 +11,15 @@ from leakjax.fl.client import (
     loss_fn,
     per_example_gradients,
 )
+from leakjax.fl.local import LocalRecipe, batch_plan, local_optimizer, local_update, observe_update
 from leakjax.fl.observe import apply_defense, observe
 
 __all__ = [
+    "LocalRecipe",
+    "batch_plan",
+    "local_optimizer",
+    "local_update",
+    "observe_update",
     "GradFn",
     "GradFnDefense",
     "KeyedGradFn",

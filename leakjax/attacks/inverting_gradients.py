@@ -1,0 +1,440 @@
+"""Inverting Gradients (Geiping, Bauermeister, Dröge, Moeller; NeurIPS 2020, arXiv:2003.14053),
+its multi-step FedAvg variant, and GradInversion (Yin et al., CVPR 2021, arXiv:2104.07586).
+
+Threat model: honest-but-curious server; knows the architecture, the parameters the client
+started from and the data normalization; labels are given (``obs.labels``) or inferred from the
+classifier gradient by a rule of :mod:`leakjax.attacks.labels`; B known. It sees one gradient
+(``obs.kind == "gradient"``) or one multi-step weight update (``obs.kind == "delta"``), which it
+explains by running the client's own local training (:func:`leakjax.fl.local_update`) on the
+dummy data, differentiating through every local step. The local-training recipe the attacker
+*assumes* is the factory's ``recipe`` (or ``threat_model.recipe``), else the one recorded in the
+Observation, so a mismatched recipe can be studied.
+
+Objective (card 3), per candidate ``x`` in the model's (normalized) input space:
+``R(x) = scale * D(u(x, y), u*) + tv_weight * TV(x)`` with ``D`` the cosine distance over
+**all layers concatenated** (:func:`leakjax.attacks.objectives.cosine_distance`, per-layer
+weights ``"equal"``, ``"linear"`` (1 down to 1/L in module order) or ``"exp"`` (softmax of
+L..1)), and TV the mean-based anisotropic total variation. Optional GradInversion priors
+(card 5): ``+ bn_weight * BN(x) + l2_weight * ||x|| + group_weight * ||x - mean_g x_g||``.
+
+Optimizer (card 3): Adam (lr 0.1) on ``sign(grad_x R)`` (``signed=True``), learning rate x0.1 at
+steps ``floor(N/2.667)``, ``floor(N/1.6)``, ``floor(N/1.142)`` where ``N = max_steps`` (a static
+factory argument: pass the same number to :func:`leakjax.attacks.run` as ``steps``), and after
+every step a clamp into the valid image box in normalized space (``spec.box()``). Init
+``N(0, 1)`` in normalized space. Restarts are run together by :func:`leakjax.attacks.run` and
+the one with the lowest final matching cost (the distance **without** TV or other priors, as the
+reference scores trials) is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from leakjax.attacks.base import Attack
+from leakjax.attacks.labels import LABEL_RULES, infer_labels
+from leakjax.attacks.objectives import DISTANCES
+from leakjax.attacks.priors import (
+    bn_statistics_loss,
+    group_consistency,
+    has_bn_statistics,
+    l2_norm,
+    total_variation,
+)
+from leakjax.fl.client import client_gradient
+from leakjax.fl.local import LocalRecipe, local_update
+from leakjax.types import DataSpec, Model, Observation, ThreatModel
+
+LAYER_WEIGHTS = ("equal", "linear", "exp")
+INITS = ("randn", "rand", "zeros")
+SCHEDULES = ("multistep", "cosine", "constant")
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _is_traced(v) -> bool:
+    return isinstance(v, (jax.Array, jax.core.Tracer))
+
+
+def _check_number(fn: str, name: str, v, *, positive: bool = False, allow_none: bool = False):
+    if v is None and allow_none:
+        return
+    if _is_traced(v):
+        return
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{fn}: {name}={v!r}, expected a number")
+    if v < 0 or (positive and v == 0):
+        raise ValueError(
+            f"{fn}: {name}={v!r}, expected a {'positive' if positive else '>= 0'} number"
+        )
+
+
+def _check_choice(fn: str, name: str, v, choices):
+    if v not in choices:
+        raise ValueError(f"{fn}: {name}={v!r}, expected one of {tuple(choices)}")
+
+
+def _module_order(params) -> list[tuple]:
+    """Leaf paths in PyTorch module order: dict insertion order (creation order for Linen),
+    with ``kernel``/``scale`` before ``bias`` inside a module."""
+    rank = {"kernel": 0, "scale": 0, "embedding": 0, "bias": 1}
+    out = []
+
+    def walk(node, path):
+        if isinstance(node, Mapping):
+            keys = list(node.keys())
+            keys.sort(key=lambda k: rank.get(k, 0) if not isinstance(node[k], Mapping) else 0)
+            for k in keys:
+                walk(node[k], (*path, k))
+        else:
+            out.append(path)
+
+    walk(params, ())
+    return out
+
+
+def layer_weights(params, scheme: str = "equal"):
+    """Per-tensor weights for the gradient distance, a tree like ``params`` (or ``None``).
+
+    ``"linear"``: ``(L - i) / L`` for the i-th tensor in module order (1 down to 1/L);
+    ``"exp"``: ``softmax(L, L-1, ..., 1)`` (IG's options; 'equal' gives ``None``).
+    """
+    _check_choice("layer_weights", "scheme", scheme, LAYER_WEIGHTS)
+    if scheme == "equal":
+        return None
+    order = _module_order(params)
+    n = len(order)
+    if scheme == "linear":
+        w = np.arange(n, 0, -1, dtype=np.float64) / n
+    else:
+        z = np.arange(n, 0, -1, dtype=np.float64)
+        w = np.exp(z - z.max()) / np.sum(np.exp(z - z.max()))
+    by_path = {p: float(wi) for p, wi in zip(order, w)}
+
+    def lookup(path, _):
+        return by_path[tuple(getattr(k, "key", str(k)) for k in path)]
+
+    return jax.tree_util.tree_map_with_path(lookup, params)
+
+
+def multistep_schedule(lr, max_steps: int):
+    """IG's MultiStepLR: ``lr * 0.1^(#milestones <= count)`` with milestones
+    ``floor(N/2.667), floor(N/1.6), floor(N/1.142)``."""
+    milestones = [math.floor(max_steps / d) for d in (2.667, 1.6, 1.142)]
+
+    def schedule(count):
+        drops = sum((count >= m).astype(jnp.float32) for m in milestones)
+        return lr * jnp.power(0.1, drops)
+
+    return schedule
+
+
+class InvertingGradientsState(NamedTuple):
+    """``x``: candidates ``(G, B, H, W, C)`` in model space; ``opt_state``; ``key`` for noise."""
+
+    x: jax.Array
+    opt_state: optax.OptState
+    key: jax.Array
+
+
+# --------------------------------------------------------------------------------------------
+# the attack
+# --------------------------------------------------------------------------------------------
+
+
+def inverting_gradients(
+    model: Model,
+    *,
+    spec: DataSpec,
+    tv_weight=1e-4,
+    lr=0.1,
+    signed: bool = True,
+    boxed: bool = True,
+    max_steps: int = 4800,
+    schedule: str = "multistep",
+    warmup_steps: int = 0,
+    init: str = "randn",
+    labels: str = "infer",
+    label_rule: str = "idlg",
+    distance: str = "cosine",
+    distance_scale=1.0,
+    weighting: str = "equal",
+    recipe: LocalRecipe | None = None,
+    remat: bool = True,
+    bn_weight=None,
+    bn_first_scale=10.0,
+    l2_weight=None,
+    group_size: int = 1,
+    group_weight=None,
+    noise_std=None,
+    threat_model: ThreatModel | None = None,
+    tol: float = 1e-6,
+    name: str = "ig",
+) -> Attack:
+    """Inverting Gradients as an :class:`~leakjax.attacks.base.Attack`.
+
+    Args:
+      model: the client's model (in the same BatchNorm mode as the victim's).
+      spec: the model's input normalization (the box and the [0, 1] mapping).
+      tv_weight: total-variation weight (1e-4: the reference CLI; 1e-6 in its ConvNet notebook;
+        1e-1 in its library default). Traceable.
+      lr: Adam learning rate (0.1). Traceable.
+      signed: Adam on ``sign(grad)`` (the reference CLI's default) instead of on the gradient.
+      boxed: clamp into the valid image box in model space after every step.
+      max_steps: N, the total number of steps the learning-rate schedule is built for (static).
+      schedule: ``"multistep"`` (IG), ``"cosine"`` (with ``warmup_steps``; GradInversion as
+        reproduced by breaching) or ``"constant"``.
+      warmup_steps: linear warm-up steps for ``"cosine"``.
+      init: ``"randn"`` (N(0, 1), IG), ``"rand"`` (U(-1, 1)) or ``"zeros"``.
+      labels: ``"given"`` (``obs.labels``) or ``"infer"`` (``label_rule``; for a multi-step
+        delta the rule reads ``-delta``, whose classifier part approximates a positive multiple
+        of the summed gradients).
+      label_rule: a name in :data:`leakjax.attacks.labels.LABEL_RULES`.
+      distance: ``"cosine"`` (IG), ``"layer_cosine"``, ``"l2"`` or ``"mean_l2"``.
+      distance_scale: multiplies the distance (GradInversion: 1e-4 on the L2 distance).
+      weighting: per-layer weights ``"equal"``, ``"linear"`` or ``"exp"``.
+      recipe: the local-training recipe the attacker assumes for ``kind="delta"``
+        observations (``None``: ``threat_model.recipe``, else the Observation's).
+      remat: rematerialize the unrolled local training (see :func:`leakjax.fl.local_update`).
+      bn_weight: BatchNorm-statistics prior weight, ``None`` = off (needs a model with BN
+        statistics; with a ``threat_model``, ``bn_stats_known=True``). Traceable.
+      bn_first_scale: multiplier of the first BN layer's term (10 in DeepInversion).
+      l2_weight: weight of ``||x||_2``; ``None`` = off. Traceable.
+      group_size: G candidates optimized jointly per restart (static); the best by matching
+        cost is returned.
+      group_weight: group-consistency weight (unregistered mean of the G candidates); ``None``
+        = off. Traceable.
+      noise_std: std of Gaussian noise added to ``x`` after each step (GradInversion's
+        Langevin-style noise); ``None`` = off. Traceable.
+      threat_model: optional :class:`~leakjax.types.ThreatModel`; when given it sets ``labels``,
+        ``label_rule`` and ``recipe`` and is checked against what the attack needs.
+      tol: a run whose matching cost falls below ``tol`` counts as converged.
+      name: record name.
+
+    Raises:
+      ValueError: an invalid argument, or the threat model does not grant what is needed
+        (labels, BatchNorm statistics, a matching BatchNorm mode).
+
+    References:
+      Geiping et al., "Inverting Gradients -- How easy is it to break privacy in federated
+      learning?", NeurIPS 2020. Yin et al., "See through Gradients: Image Batch Recovery via
+      GradInversion", CVPR 2021.
+    """
+    fn = name
+    if threat_model is not None:
+        if not isinstance(threat_model, ThreatModel):
+            raise TypeError(f"{fn}: threat_model={threat_model!r}, expected a ThreatModel")
+        if threat_model.labels == "optimize":
+            raise ValueError(
+                f"{fn}: threat_model.labels='optimize' is not supported (labels are given or "
+                "inferred); use leakjax.attacks.dlg to optimize labels"
+            )
+        labels = threat_model.labels
+        label_rule = threat_model.label_rule
+        recipe = threat_model.recipe if threat_model.recipe is not None else recipe
+        if model.bn_mode != "none" and threat_model.bn_mode != model.bn_mode:
+            raise ValueError(
+                f"{fn}: the model runs BatchNorm in {model.bn_mode!r} mode but "
+                f"threat_model.bn_mode={threat_model.bn_mode!r}; build the attacker's model with "
+                "the victim's BatchNorm mode and state it in the ThreatModel"
+            )
+        if bn_weight is not None and not threat_model.bn_stats_known:
+            raise ValueError(
+                f"{fn}: bn_weight is set (BatchNorm-statistics prior) but the threat model does "
+                "not grant the running statistics (ThreatModel.bn_stats_known=False)"
+            )
+    _check_choice(fn, "labels", labels, ("given", "infer"))
+    _check_choice(fn, "label_rule", label_rule, LABEL_RULES)
+    _check_choice(fn, "distance", distance, DISTANCES)
+    _check_choice(fn, "weighting", weighting, LAYER_WEIGHTS)
+    _check_choice(fn, "init", init, INITS)
+    _check_choice(fn, "schedule", schedule, SCHEDULES)
+    for nm, v in (("max_steps", max_steps), ("group_size", group_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{fn}: {nm}={v!r}, expected a positive integer")
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise ValueError(f"{fn}: warmup_steps={warmup_steps!r}, expected an integer >= 0")
+    _check_number(fn, "tv_weight", tv_weight)
+    _check_number(fn, "lr", lr, positive=True)
+    _check_number(fn, "distance_scale", distance_scale, positive=True)
+    _check_number(fn, "bn_first_scale", bn_first_scale)
+    for nm, v in (
+        ("bn_weight", bn_weight),
+        ("l2_weight", l2_weight),
+        ("group_weight", group_weight),
+        ("noise_std", noise_std),
+    ):
+        _check_number(fn, nm, v, allow_none=True)
+    if recipe is not None and not isinstance(recipe, LocalRecipe):
+        raise TypeError(f"{fn}: recipe={recipe!r}, expected a leakjax.fl.LocalRecipe or None")
+    if bn_weight is not None and not has_bn_statistics(model):
+        raise ValueError(
+            f"{fn}: bn_weight is set but model {model.name!r} exposes no BatchNorm statistics "
+            "(model.extra['bn_stats_fn']); use convnet/resnet18/resnet20 from leakjax.models"
+        )
+    if group_weight is not None and group_size < 2:
+        raise ValueError(f"{fn}: group_weight needs group_size >= 2, got group_size={group_size}")
+
+    grad_fn = client_gradient(model)
+    dist_fn = DISTANCES[distance]
+    weights = layer_weights(model.params, weighting)
+    shape = tuple(model.input_shape)
+    lo, hi = spec.box()
+
+    if schedule == "multistep":
+        lr_fn = multistep_schedule(lr, max_steps)
+    elif schedule == "cosine":
+        lr_fn = optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps, max(max_steps, 1))
+    else:
+        lr_fn = optax.constant_schedule(lr)
+    optimizer = optax.adam(lr_fn)
+
+    def target_labels(obs: Observation):
+        if labels == "given":
+            if obs.labels is None:
+                raise ValueError(
+                    f"{fn}: labels='given' but the observation carries no labels; observe with "
+                    "reveal_labels=True or infer them (labels='infer')"
+                )
+            return obs.labels.astype(jnp.int32)
+        source = obs.update
+        if obs.kind == "delta":
+            source = jax.tree.map(jnp.negative, source)
+        return infer_labels(model, source, rule=label_rule, batch_size=obs.batch_size)
+
+    def simulate(obs: Observation, x, y):
+        if obs.kind == "gradient":
+            return grad_fn(obs.params, x, y)
+        if obs.kind == "delta":
+            r = recipe if recipe is not None else obs.recipe
+            if not isinstance(r, LocalRecipe):
+                raise ValueError(
+                    f"{fn}: the observation is a multi-step delta but no LocalRecipe is known; "
+                    "pass recipe= (or ThreatModel.recipe), or observe with "
+                    "leakjax.fl.observe_update"
+                )
+            return local_update(model, r, obs.params, x, y, remat=remat)
+        raise ValueError(f"{fn}: obs.kind={obs.kind!r}, expected 'gradient' or 'delta'")
+
+    def match_cost(obs, x, y):
+        return distance_scale * dist_fn(simulate(obs, x, y), obs.update, weights)
+
+    def candidate_objective(x, obs, y):
+        cost = match_cost(obs, x, y)
+        total = cost + tv_weight * total_variation(x)
+        if bn_weight is not None:
+            total = total + bn_weight * bn_statistics_loss(model, obs.params, x, bn_first_scale)
+        if l2_weight is not None:
+            total = total + l2_weight * l2_norm(x)
+        return total, cost
+
+    def objective(xs, obs, y):
+        if group_size == 1:  # no vmap: XLA:CPU batches conv weight gradients poorly
+            total, cost = candidate_objective(xs[0], obs, y)
+            return total, cost[None]
+        totals, costs = jax.vmap(lambda x: candidate_objective(x, obs, y))(xs)
+        total = jnp.sum(totals)
+        if group_weight is not None:
+            total = total + group_weight * jnp.sum(group_consistency(xs))
+        return total, costs
+
+    value_and_grad = jax.value_and_grad(objective, has_aux=True)
+
+    def init_fn(key, obs):
+        kx, kn = jax.random.split(key)
+        full = (group_size, obs.batch_size, *shape)
+        if init == "randn":
+            x = jax.random.normal(kx, full, jnp.float32)
+        elif init == "rand":
+            x = jax.random.uniform(kx, full, jnp.float32, -1.0, 1.0)
+        else:
+            x = jnp.zeros(full, jnp.float32)
+        return InvertingGradientsState(x=x, opt_state=optimizer.init(x), key=kn)
+
+    def step(state, obs):
+        y = target_labels(obs)
+        (_, costs), g = value_and_grad(state.x, obs, y)
+        if signed:
+            g = jnp.sign(g)
+        updates, opt_state = optimizer.update(g, state.opt_state, state.x)
+        x = optax.apply_updates(state.x, updates)
+        key = state.key
+        if noise_std is not None:
+            key, kn = jax.random.split(key)
+            x = x + noise_std * jax.random.normal(kn, x.shape, x.dtype)
+        if boxed:
+            x = jnp.clip(x, lo, hi)
+        return InvertingGradientsState(x=x, opt_state=opt_state, key=key), jnp.min(costs)
+
+    def result(state, obs):
+        y = target_labels(obs)
+        if group_size == 1:
+            return state.x[0], y, match_cost(obs, state.x[0], y)
+        costs = jax.vmap(lambda x: match_cost(obs, x, y))(state.x)
+        best = jnp.argmin(jnp.where(jnp.isfinite(costs), costs, jnp.inf))
+        return state.x[best], y, costs[best]
+
+    return Attack(
+        init=init_fn, step=step, result=result, spec=spec, tol=tol, early_stop=False, name=name
+    )
+
+
+def gradinversion(
+    model: Model,
+    *,
+    spec: DataSpec,
+    max_steps: int = 20000,
+    lr=0.1,
+    tv_weight=1e-4,
+    l2_weight=1e-6,
+    bn_weight=0.1,
+    group_size: int = 4,
+    group_weight=0.01,
+    noise_std=0.01,
+    distance_scale=1e-4,
+    label_rule: str = "yin",
+    labels: str = "infer",
+    threat_model: ThreatModel | None = None,
+    **kwargs,
+) -> Attack:
+    """GradInversion (Yin et al., CVPR 2021) on the IG machinery (card 5).
+
+    Defaults are breaching's reproduction values: L2 gradient distance scaled by 1e-4, TV 1e-4,
+    ``||x||`` 1e-6, BatchNorm prior 0.1 (first layer x10), Adam lr 0.1 with 50 warm-up steps and
+    cosine decay, unsigned, boxed, noise 0.01 per step, labels by Yin's rule. The group term (G =
+    4 candidates, weight 0.01, an unregistered mean: the paper registers candidates with
+    RANSAC-flow) is on; set ``group_weight=None`` to drop it. Threat model: the server knows the
+    BatchNorm running statistics (``ThreatModel(bn_stats_known=True)``) and the victim ran
+    BatchNorm in train mode (build the model with ``bn_mode="train"``).
+    """
+    kwargs.setdefault("signed", False)
+    kwargs.setdefault("schedule", "cosine")
+    kwargs.setdefault("warmup_steps", min(50, max_steps // 2))
+    kwargs.setdefault("distance", "l2")
+    kwargs.setdefault("name", "gradinversion")
+    return inverting_gradients(
+        model,
+        spec=spec,
+        max_steps=max_steps,
+        lr=lr,
+        tv_weight=tv_weight,
+        l2_weight=l2_weight,
+        bn_weight=bn_weight,
+        group_size=group_size,
+        group_weight=group_weight,
+        noise_std=noise_std,
+        distance_scale=distance_scale,
+        label_rule=label_rule,
+        labels=labels,
+        threat_model=threat_model,
+        **kwargs,
+    )

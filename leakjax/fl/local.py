@@ -1,0 +1,273 @@
+"""Multi-step local training (FedAvg clients) and the weight update the server sees.
+
+Production FL clients do not share one gradient: they run E local epochs over their n samples in
+mini-batches of B with an optimizer (SGD with momentum, weight decay, a learning-rate schedule)
+and share the weight change ``delta = theta_after - theta_before`` (Geiping et al. NeurIPS 2020,
+"FedAvg" experiments; Wang et al. INFOCOM 2023, Outpost). :func:`local_update` is *the* definition
+of that training: the client calls it to produce the update and the attacker calls the same
+function on dummy data inside its objective, differentiating through all the local steps.
+
+Batch order (deterministic, documented): no shuffling. Epoch ``e`` visits the samples in their
+given order in ``ceil(n / B)`` consecutive mini-batches; the last one is partial when B does not
+divide n (PyTorch ``DataLoader(shuffle=False, drop_last=False)``), and its loss is the mean over
+the samples it holds. ``B >= n`` means full-batch steps. Each mini-batch loss is the batch-mean
+cross-entropy (card 0.1).
+
+Optimizer (``recipe.optimizer``): ``"sgd"`` is PyTorch's SGD (``buf = momentum * buf + g +
+weight_decay * theta; theta -= lr_t * buf``), i.e. ``optax.chain(add_decayed_weights(wd),
+sgd(schedule, momentum))``; ``"adam"`` is PyTorch Adam with L2 weight decay added to the gradient.
+
+Unrolling: the steps run in a ``lax.scan``. With ``remat=True`` the scan is nested in two levels
+(``ceil(sqrt(K))`` segments of ``ceil(sqrt(K))`` steps, each step and each segment wrapped in
+``jax.checkpoint``), so the reverse pass through K steps stores O(sqrt K) parameter-sized carries
+and recomputes the rest (memory in ``benchmarks/fedavg_memory.py``); ``remat=False`` stores every
+step's residuals (linear in K, fastest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from leakjax.fl.client import (
+    check_images,
+    check_labels,
+    is_tier1,
+)
+from leakjax.fl.observe import describe_defense
+from leakjax.types import DataSpec, Model, Observation, Params, PRNGKey
+
+SCHEDULES = ("constant", "cosine", "linear")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalRecipe:
+    """How a client trains locally (hashable: it is static metadata of an Observation).
+
+    Attributes:
+      epochs: local epochs E (passes over the client's n samples), >= 1.
+      batch_size: mini-batch size B (``B >= n`` means one full-batch step per epoch).
+      lr: local learning rate (peak value of the schedule).
+      momentum: SGD momentum (PyTorch convention); beta1 for Adam is 0.9 regardless.
+      weight_decay: L2 coefficient added to the gradient (PyTorch ``weight_decay``).
+      schedule: ``"constant"``, ``"cosine"`` (decay to 0 over all local steps) or ``"linear"``
+        (linear decay to 0).
+      optimizer: ``"sgd"`` or ``"adam"``.
+    """
+
+    epochs: int = 1
+    batch_size: int = 1
+    lr: float = 1e-4
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    optimizer: str = "sgd"
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"LocalRecipe: {name}={v!r}, expected a positive integer")
+        for name in ("lr", "momentum", "weight_decay"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"LocalRecipe: {name}={v!r}, expected a float >= 0")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"LocalRecipe: schedule={self.schedule!r}, expected one of {SCHEDULES}"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"LocalRecipe: optimizer={self.optimizer!r}, expected one of {OPTIMIZERS}"
+            )
+
+    def steps_per_epoch(self, num_samples: int) -> int:
+        return math.ceil(num_samples / min(self.batch_size, num_samples))
+
+    def num_steps(self, num_samples: int) -> int:
+        """Total local optimizer steps for ``num_samples`` samples."""
+        return self.epochs * self.steps_per_epoch(num_samples)
+
+    def replace(self, **changes) -> LocalRecipe:
+        return dataclasses.replace(self, **changes)
+
+
+def local_optimizer(recipe: LocalRecipe, num_steps: int) -> optax.GradientTransformation:
+    """The optax optimizer the client uses (see the module docstring)."""
+    if recipe.schedule == "constant":
+        lr = recipe.lr
+    elif recipe.schedule == "cosine":
+        lr = optax.cosine_decay_schedule(recipe.lr, max(num_steps, 1))
+    else:
+        lr = optax.linear_schedule(recipe.lr, 0.0, max(num_steps, 1))
+    wd = optax.add_decayed_weights(recipe.weight_decay)
+    if recipe.optimizer == "sgd":
+        return optax.chain(wd, optax.sgd(lr, momentum=recipe.momentum or None))
+    return optax.chain(wd, optax.adam(lr))
+
+
+def batch_plan(recipe: LocalRecipe, num_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Static ``(index, weight)`` arrays of shape ``(steps, b)``: which samples each step uses.
+
+    ``b = min(B, n)``; a partial last batch is padded with index 0 and weight 0.
+    """
+    b = min(recipe.batch_size, num_samples)
+    per_epoch = recipe.steps_per_epoch(num_samples)
+    idx = np.zeros((per_epoch, b), np.int32)
+    wts = np.zeros((per_epoch, b), np.float32)
+    for s in range(per_epoch):
+        chunk = np.arange(s * b, min((s + 1) * b, num_samples))
+        idx[s, : len(chunk)] = chunk
+        wts[s, : len(chunk)] = 1.0
+    return np.tile(idx, (recipe.epochs, 1)), np.tile(wts, (recipe.epochs, 1))
+
+
+def _weighted_ce(logits, labels, w):
+    if labels.ndim == logits.ndim:
+        ce = optax.softmax_cross_entropy(logits, labels)
+    else:
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return jnp.sum(w * ce) / jnp.sum(w)
+
+
+def local_update(
+    model: Model,
+    recipe: LocalRecipe,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    remat: bool = True,
+    grad_transform=None,
+) -> Params:
+    """Run the client's local training and return ``delta = theta_after - theta_before``.
+
+    Differentiable with respect to ``x`` (and soft labels ``y``): attacks call it on dummy data.
+
+    Args:
+      model: the shared model.
+      recipe: the local-training recipe.
+      params: the parameters the client starts from.
+      x: the client's n samples in the model's input space, ``(n, H, W, C)``.
+      y: integer labels ``(n,)`` or soft labels ``(n, C)``.
+      remat: rematerialize (two-level checkpointed scan, O(sqrt K) memory for K steps) or not.
+      grad_transform: optional ``f(grads) -> grads`` applied to every local gradient (a
+        deterministic gradient-level defense); ``None`` for plain training.
+
+    Returns:
+      The weight change, a tree like ``params``.
+    """
+    n = x.shape[0]
+    idx, wts = batch_plan(recipe, n)
+    k = idx.shape[0]
+    opt = local_optimizer(recipe, k)
+
+    def loss(p, xb, yb, wb):
+        return _weighted_ce(model.apply_fn(p, xb), yb, wb)
+
+    grad = jax.grad(loss)
+
+    def step(carry, plan):
+        p, s = carry
+        i, w, active = plan
+        g = grad(p, x[i], y[i], w)
+        if grad_transform is not None:
+            g = grad_transform(g)
+        u, s2 = opt.update(g, s, p)
+        p2 = optax.apply_updates(p, u)
+        # padded (inactive) steps of the two-level plan leave the carry unchanged
+        p2 = jax.tree.map(lambda a, b: jnp.where(active, a, b), p2, p)
+        s2 = jax.tree.map(lambda a, b: jnp.where(active, a, b), s2, s)
+        return (p2, s2), None
+
+    carry = (params, opt.init(params))
+    active = np.ones((k,), bool)
+    if not remat:
+        (p_final, _), _ = lax.scan(step, carry, (idx, wts, active))
+    else:
+        seg = max(1, math.ceil(math.sqrt(k)))
+        nseg = math.ceil(k / seg)
+        pad = nseg * seg - k
+        idx_p = np.concatenate([idx, np.zeros((pad, idx.shape[1]), idx.dtype)])
+        wts_p = np.concatenate([wts, np.ones((pad, wts.shape[1]), wts.dtype)])
+        act_p = np.concatenate([active, np.zeros((pad,), bool)])
+        plan = tuple(a.reshape(nseg, seg, *a.shape[1:]) for a in (idx_p, wts_p, act_p))
+        inner_step = jax.checkpoint(step)
+
+        @jax.checkpoint
+        def segment(c, seg_plan):
+            c, _ = lax.scan(inner_step, c, seg_plan)
+            return c, None
+
+        (p_final, _), _ = lax.scan(segment, carry, plan)
+    return jax.tree.map(lambda a, b: a - b, p_final, params)
+
+
+def observe_update(
+    key: PRNGKey,
+    model: Model,
+    images: jax.Array,
+    labels: jax.Array,
+    *,
+    spec: DataSpec,
+    recipe: LocalRecipe,
+    params: Params | None = None,
+    defense=None,
+    reveal_labels: bool = False,
+) -> Observation:
+    """One FedAvg client round: the server sees the (defended) weight change of local training.
+
+    Args:
+      key: PRNG key (for randomized defenses).
+      model: the shared model.
+      images: float32 NHWC in **[0, 1]**, ``(n, *model.input_shape)``: all the client's samples.
+      labels: integer labels ``(n,)``.
+      spec: how images are normalized into the model's input space.
+      recipe: the client's :class:`LocalRecipe`.
+      params: the server's params (defaults to ``model.params``).
+      defense: ``None`` or a tier-1 ``optax.GradientTransformation`` applied to the delta (as
+        to a gradient; a fresh state).
+      reveal_labels: put the true labels into the Observation.
+
+    Returns:
+      An :class:`Observation` with ``kind="delta"``, ``local_steps`` = total local steps and
+      ``recipe`` = the client's recipe, ``batch_size`` = n.
+    """
+    if not isinstance(recipe, LocalRecipe):
+        raise TypeError(f"observe_update: recipe={recipe!r}, expected a leakjax.fl.LocalRecipe")
+    images = jnp.asarray(images, jnp.float32)
+    labels = jnp.asarray(labels)
+    check_images(images, model.input_shape)
+    if labels.shape != (images.shape[0],):
+        raise ValueError(
+            f"observe_update: labels shape {labels.shape}, expected ({images.shape[0]},)"
+        )
+    check_labels(labels, model.num_classes)
+    params = model.params if params is None else params
+    delta = local_update(model, recipe, params, spec.normalize(images), labels)
+    if defense is not None:
+        if not is_tier1(defense):
+            raise TypeError(
+                f"observe_update: defense={defense!r}; only tier-1 optax transformations (applied "
+                "to the shared delta) are supported for multi-step updates"
+            )
+        delta, _ = defense.update(delta, defense.init(params), params)
+    del key  # randomness enters only through a defense's own key
+    n = int(images.shape[0])
+    return Observation(
+        update=delta,
+        params=params,
+        labels=labels if reveal_labels else None,
+        batch_size=n,
+        kind="delta",
+        local_steps=recipe.num_steps(n),
+        recipe=recipe,
+        defense=describe_defense(defense),
+    )
