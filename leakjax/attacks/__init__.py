@@ -3,6 +3,8 @@
 from leakjax.attacks.analytic import analytic_fc, analytic_fc_inversion
 from leakjax.attacks.base import Attack, FlatState, flat_optimizer_attack
 from leakjax.attacks.dlg import dlg
+from leakjax.attacks.ggl import GGL_STRATEGIES, ggl
+from leakjax.attacks.gias import gias
 from leakjax.attacks.idlg import idlg
 from leakjax.attacks.inverting_gradients import (
     gradinversion,
@@ -27,6 +29,8 @@ ATTACKS = {
     "ig": inverting_gradients,
     "gradinversion": gradinversion,
     "analytic_fc": analytic_fc,
+    "ggl": ggl,
+    "gias": gias,
 }
 """Attack name -> factory ``f(model, *, spec, **hyperparameters) -> Attack``."""
 
@@ -43,12 +47,15 @@ __all__ = [
     "STRATEGIES",
     "Attack",
     "FlatState",
+    "GGL_STRATEGIES",
     "TorchLBFGS",
     "TorchLBFGSState",
     "cosine_distance",
     "default_strategy",
     "dlg",
     "flat_optimizer_attack",
+    "ggl",
+    "gias",
     "idlg",
     "idlg_label",
     "infer_labels",
