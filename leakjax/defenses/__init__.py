@@ -22,6 +22,7 @@ from leakjax.defenses.graddefense import (
     graddefense_compensate,
     graddefense_slices,
 )
+from leakjax.defenses.masking import mask_by_path, masked
 from leakjax.defenses.mixing import InputMixing, instahide, mixup
 from leakjax.defenses.noise import (
     GaussianNoiseState,
@@ -106,6 +107,8 @@ __all__ = [
     "laplace_noise",
     "laplace_scale_from_variance",
     "make_simulation",
+    "mask_by_path",
+    "masked",
     "mixup",
     "outpost",
     "parse_defense",

@@ -108,7 +108,7 @@ def outpost(
 
         def perturb_leaf(g, r, f, k):
             g = jnp.asarray(g)
-            fm = f >= thresh
+            fm = (f >= thresh) & (jnp.asarray(fisher_percent) > 0)
             fm = fm.reshape(g.shape[:-1] + (1,)) if g.ndim > 1 else fm.reshape(())
             pruned = jnp.where(keep_above_mask(g, prune_fraction), g, jnp.zeros_like(g))
             noise = jax.random.normal(k, g.shape, jnp.float32) * (r * noise_base)

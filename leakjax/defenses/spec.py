@@ -205,7 +205,12 @@ def parse_defense(spec: str, key) -> tuple[Any, str]:
     items = _items(spec)
     tier2, tier1, desc = None, [], []
     for i, (name, value, item) in enumerate(items):
-        d = _build(name, value, jax.random.fold_in(key, i), item)
+        try:
+            d = _build(name, value, jax.random.fold_in(key, i), item)
+        except (ValueError, TypeError) as e:
+            if str(e).startswith("parse_defense"):
+                raise
+            raise type(e)(f"parse_defense: item {item!r}: {e}; syntax: {SYNTAX[name]}") from None
         desc.append(item.replace(" ", ""))
         if name in TIER2:
             if i != 0 or tier2 is not None:
