@@ -49,16 +49,17 @@ def psnr(x_hat, x, *, space: str = "unit", mean=None, std=None):
 
     Peak is 1 in [0, 1] space, 2 in [-1, 1]... except that GGL uses peak 1 on [-1, 1], which
     ``space="pm1"`` reproduces (6.02 dB below [0, 1]). In normalized space the peak is the
-    per-channel dynamic range ``1/std`` (IG/plato's ``factor``), averaged over channels inside
-    the log as the references do. ``inf`` when MSE is 0.
+    per-channel dynamic range ``1/std`` (IG/plato's ``factor``): one MSE over all channels, the
+    per-channel peak inside the log, then averaged over channels, as the references do. ``inf`` when MSE is 0.
     """
     x_hat, x = jnp.asarray(x_hat, jnp.float32), jnp.asarray(x, jnp.float32)
     _check(x_hat, x, "psnr")
     if space == "normalized":
-        a, b = _to_space(x_hat, space, mean, std), _to_space(x, space, mean, std)
-        per_c = jnp.mean((a - b) ** 2, axis=(1, 2))  # (B, C)
+        # IG/plato: one MSE over all pixels and channels, the per-channel peak 1/std inside
+        # the log, then the mean over channels
+        m = mse(x_hat, x, space=space, mean=mean, std=std)
         peak = 1.0 / jnp.asarray(std, jnp.float32)
-        return jnp.mean(10.0 * jnp.log10(peak**2 / per_c), axis=-1)
+        return jnp.mean(10.0 * jnp.log10(peak[None, :] ** 2 / m[:, None]), axis=-1)
     m = mse(x_hat, x, space=space)
     return 10.0 * jnp.log10(1.0 / m)
 
