@@ -2,13 +2,17 @@
 
 from leakjax.metrics.image import SPACES, label_accuracy, mse, psnr, ssim
 from leakjax.metrics.matching import match_batch, pairwise_cost
+from leakjax.metrics.semantic import SemanticClassifier, class_match, train_semantic_classifier
 
 __all__ = [
     "SPACES",
+    "SemanticClassifier",
+    "class_match",
     "label_accuracy",
     "match_batch",
     "mse",
     "pairwise_cost",
     "psnr",
     "ssim",
+    "train_semantic_classifier",
 ]
