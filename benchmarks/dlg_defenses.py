@@ -93,6 +93,7 @@ def main():
     ap.add_argument("--photos", type=int, default=4)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--defenses", default=None, help="';'-separated specs (default: all)")
+    ap.add_argument("--dlg-defenses", default=None, help="';'-separated specs DLG runs on")
     ap.add_argument("--out", default="benchmarks/results/dlg_defenses.json")
     args = ap.parse_args()
     specs = DEFENSE_SPECS
@@ -102,7 +103,9 @@ def main():
         specs = dlg_specs = SMOKE_SPECS
         args.out = args.out.replace(".json", "_smoke.json")
     if args.defenses:
-        specs = dlg_specs = args.defenses.split(";")
+        specs = args.defenses.split(";")
+    if args.dlg_defenses:
+        dlg_specs = args.dlg_defenses.split(";")
 
     # identical programs (one per attack) are compiled once and then read from this cache
     jax.config.update("jax_compilation_cache_dir", "/tmp/leakjax_jax_cache")
