@@ -1,6 +1,6 @@
 """leakjax: gradient-leakage attacks and defenses for federated learning, in JAX."""
 
-from leakjax import attacks, fl, metrics, models
+from leakjax import attacks, defenses, fl, metrics, models
 from leakjax.types import (
     AttackResult,
     DataSpec,
@@ -22,6 +22,7 @@ __all__ = [
     "ThreatModel",
     "__version__",
     "attacks",
+    "defenses",
     "fl",
     "metrics",
     "models",

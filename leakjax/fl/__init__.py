@@ -11,10 +11,14 @@ from leakjax.fl.client import (
     loss_fn,
     per_example_gradients,
 )
+from leakjax.fl.fedavg import FedAvgResult, dirichlet_split, fedavg
 from leakjax.fl.local import LocalRecipe, batch_plan, local_optimizer, local_update, observe_update
 from leakjax.fl.observe import apply_defense, observe
 
 __all__ = [
+    "FedAvgResult",
+    "dirichlet_split",
+    "fedavg",
     "LocalRecipe",
     "batch_plan",
     "local_optimizer",
