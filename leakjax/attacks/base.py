@@ -16,7 +16,22 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from leakjax.attacks.optim import TorchLBFGS
-from leakjax.types import Array, DataSpec, Observation, PRNGKey
+from leakjax.types import (
+    Array,
+    DataSpec,
+    Model,
+    Observation,
+    PRNGKey,
+    check_update_matches_params,
+)
+
+
+def check_observation(model: Model, obs: Observation) -> None:
+    """Trace-time check that ``obs.update`` and ``obs.params`` have the model's params tree."""
+    if not isinstance(obs, Observation):
+        raise TypeError(f"obs={type(obs).__name__}: expected a leakjax Observation")
+    check_update_matches_params(obs.update, model.params, name="observation.update")
+    check_update_matches_params(obs.params, model.params, name="observation.params")
 
 
 class Attack(NamedTuple):

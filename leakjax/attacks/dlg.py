@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from leakjax.attacks.base import Attack, flat_optimizer_attack
+from leakjax.attacks.base import Attack, check_observation, flat_optimizer_attack
 from leakjax.attacks.objectives import l2_distance
 from leakjax.attacks.optim import TorchLBFGS, torch_lbfgs
 from leakjax.fl.client import client_gradient
@@ -63,6 +63,7 @@ def dlg(
     c = model.num_classes
 
     def sample_init(key, obs):
+        check_observation(model, obs)
         kx, kz = jax.random.split(key)
         b = obs.batch_size
         x = init_std * jax.random.normal(kx, (b, *shape), jnp.float32)

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from leakjax.attacks.base import Attack, flat_optimizer_attack
+from leakjax.attacks.base import Attack, check_observation, flat_optimizer_attack
 from leakjax.attacks.dlg import _check_optimizer
 from leakjax.attacks.labels import LABEL_RULES, infer_labels
 from leakjax.attacks.objectives import l2_distance
@@ -67,6 +67,7 @@ def idlg(
         return infer_labels(model, obs.update, rule=label_rule, batch_size=obs.batch_size)
 
     def sample_init(key, obs):
+        check_observation(model, obs)
         return init_std * jax.random.normal(key, (obs.batch_size, *shape), jnp.float32)
 
     def objective(flat, obs):

@@ -101,6 +101,9 @@ def test_run_batch_strategies_agree(strategy, tiny_lenet, tiny_spec, tiny_obs):
 
 def test_bad_inputs(tiny_lenet, tiny_spec, tiny_obs):
     att = attacks.idlg(tiny_lenet, spec=tiny_spec)
+    other = tiny_obs.replace(update={k: v for k, v in tiny_obs.update.items() if k != "conv2"})
+    with pytest.raises(ValueError, match="observation.update.*conv2"):
+        attacks.run(att, jax.random.key(0), other, steps=1)
     with pytest.raises(ValueError, match="steps=0"):
         attacks.run(att, jax.random.key(0), tiny_obs, steps=0)
     with pytest.raises(TypeError, match="typed PRNG key"):

@@ -1,0 +1,90 @@
+"""The ``leakjax`` command: outputs, records and clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from leakjax.cli import main
+
+
+def test_attack_on_image_files_writes_results_and_grid(tmp_path, capsys):
+    paths = []
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    out = tmp_path / "out"
+    rc = main(
+        [
+            "attack",
+            "--attack",
+            "idlg",
+            "--data",
+            *paths,
+            "--labels",
+            "3,7",
+            "--num-classes",
+            "10",
+            "--steps",
+            "2",
+            "--seeds",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+            "--strategy",
+            "vmap",
+        ]
+    )
+    assert rc == 0
+    records = json.loads((out / "results.json").read_text())
+    assert len(records) == 4
+    keys = {"image", "seed", "attack", "mse", "psnr", "ssim", "label_correct", "status", "seconds"}
+    assert keys <= set(records[0])
+    assert {r["true_label"] for r in records} == {3, 7}
+    assert all(r["label_correct"] for r in records)  # iDLG's analytic label
+    assert (out / "grid.png").stat().st_size > 1000
+
+
+def test_errors_name_the_argument(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="--labels is required"):
+        main(["attack", "--data", str(tmp_path / "a.png"), "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--data='mnist_typo'"):
+        main(["attack", "--data", "mnist_typo", "--out", str(tmp_path)])
+    rc = main(
+        [
+            "attack",
+            "--data",
+            str(tmp_path / "missing.png"),
+            "--labels",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert rc == 2
+    assert "missing.png" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--attack='nope'"):
+        main(
+            [
+                "attack",
+                "--attack",
+                "nope",
+                "--data",
+                "digits",
+                "--num-images",
+                "1",
+                "--steps",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--quiet",
+            ]
+        )
+    with pytest.raises(SystemExit):
+        main(["attack", "--steps", "0"])
+    assert "--steps='0'" in capsys.readouterr().err
