@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-ATTACK_DEFAULT_STEPS = {"dlg": 300, "idlg": 300}
+ATTACK_DEFAULT_STEPS = {"dlg": 300, "idlg": 300, "ggl": 100, "gias": 200}
 
 
 def _positive_int(name):
@@ -66,6 +66,10 @@ def add_attack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/attack", help="output folder")
     p.add_argument("--model-seed", type=int, default=0, help="base seed of model initialisation")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    p.add_argument("--generator", default=None, help="generator checkpoint (ggl, gias)")
+    p.add_argument("--optimizer", default="cma_es", help="ggl: cma_es, sep_cma_es, snes, ...")
+    p.add_argument("--population-size", type=_positive_int("--population-size"), default=32)
+    p.add_argument("--adaptive", default=None, help="ggl: simulate this defense (clip, prune...)")
 
 
 def load_data(args):
@@ -116,6 +120,18 @@ def build_attack(name: str, model, spec, args):
     kwargs = {"spec": spec}
     if name == "idlg" and args.labels_known:
         kwargs["labels"] = "given"
+    if name in ("ggl", "gias"):
+        from leakjax.generative.cli_commands import load_attack_generator
+
+        kwargs["generator"] = load_attack_generator(getattr(args, "generator", None), model, name)
+        if args.labels_known:
+            kwargs["labels"] = "given"
+        if name == "ggl":
+            kwargs.update(
+                strategy=args.optimizer,
+                population_size=args.population_size,
+                defense_simulation=args.adaptive,
+            )
     return attacks.ATTACKS[name](model, **kwargs)
 
 
@@ -351,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=_positive_int("--steps"), default=300)
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_demo)
+    from leakjax.generative.cli_commands import add_train_generator_arguments, cmd_train_generator
+
+    t = sub.add_parser("train-generator", help="train a GGL generator on a public split")
+    add_train_generator_arguments(t)
+    t.set_defaults(func=cmd_train_generator)
     return p
 
 

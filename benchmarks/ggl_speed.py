@@ -1,0 +1,136 @@
+"""GGL speed: fitness evaluations per second, vmapped population vs a sequential candidate loop.
+
+Same generator (the digits checkpoint of ``benchmarks/train_generator.py``, or a fresh one with
+the same architecture if it is missing), same model (the 28x28 sigmoid LeNet), same victim,
+one process. Measured, interleaved A/B/C, after a warm-up call of each:
+
+* ``vmap_generation``: one GGL step (CMA-ES ask -> ``jax.vmap`` of the fitness over the
+  population -> tell), jitted; evals/s = population / time per step.
+* ``vmap_fitness``: the population's fitness alone, one ``jax.vmap``, jitted.
+* ``sequential``: the reference's pattern: a jitted single-candidate fitness called from a
+  Python loop, one candidate at a time (one dispatch + host sync per candidate, as nevergrad's
+  ask/evaluate/tell loop in GGL's code does).
+
+    python benchmarks/ggl_speed.py            # population 32 and 128, 5 repeats
+    python benchmarks/ggl_speed.py --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from leakjax import attacks, fl, models
+from leakjax.attacks.objectives import mean_layer_l2_distance
+from leakjax.data import load_embedded
+from leakjax.fl.client import client_gradient
+from leakjax.generative import dcgan_generator, load_generator
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+CKPT = os.path.join(RESULTS, "ggl_generator_digits.msgpack")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--populations", type=int, nargs="+", default=[32, 128])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.populations, args.repeats = [8], 2
+    os.makedirs(RESULTS, exist_ok=True)
+
+    priv = load_embedded("digits", split="private", num_images=1)
+    spec = priv.spec
+    if os.path.exists(CKPT):
+        gen, gen_src = load_generator(CKPT, image_shape=spec.image_shape), CKPT
+    else:
+        gen = dcgan_generator(
+            jax.random.key(0), latent_dim=32, width=16, conditional=True, final_upsample=2
+        )
+        gen_src = "fresh (checkpoint missing)"
+    model = models.lenet(jax.random.key(0), input_shape=(28, 28, 1), num_classes=10)
+    obs = fl.observe(jax.random.key(1), model, priv.images[:1], priv.labels[:1], spec=spec)
+    grad_fn = client_gradient(model)
+    y = jnp.asarray(priv.labels[:1])
+
+    def fitness(u):
+        x = spec.normalize(gen.images01(gen.params, jnp.tanh(u)[None], y))
+        return mean_layer_l2_distance(grad_fn(obs.params, x, y), obs.update)
+
+    single = jax.jit(fitness)
+    rows = []
+    for pop in args.populations:
+        attack = attacks.ggl(model, gen, spec=spec, population_size=pop)
+        state = jax.jit(attack.init)(jax.random.key(2), obs)
+        step = jax.jit(attack.step)
+        vfit = jax.jit(jax.vmap(fitness))
+        cands = jax.random.normal(jax.random.key(3), (pop, gen.latent_dim))
+        # warm-up (compile); twice for the step: evosax's initial state holds weak-typed
+        # scalars, so the state returned by the first step has a different type signature
+        state, _ = step(state, obs)
+        state, _ = step(state, obs)
+        jax.block_until_ready(state)
+        jax.block_until_ready(vfit(cands))
+        jax.block_until_ready(single(cands[0]))
+        t = dict(vmap_generation=[], vmap_fitness=[], sequential=[])
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            state, loss = step(state, obs)
+            jax.block_until_ready(loss)
+            t["vmap_generation"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            jax.block_until_ready(vfit(cands))
+            t["vmap_fitness"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            vals = [float(single(cands[i])) for i in range(pop)]  # one at a time, host sync
+            t["sequential"].append(time.perf_counter() - t0)
+            del vals
+        med = {k: float(np.median(v)) for k, v in t.items()}
+        row = dict(
+            population=pop,
+            evals_per_s={k: pop / v for k, v in med.items()},
+            median_seconds=med,
+            speedup_generation_vs_sequential=med["sequential"] / med["vmap_generation"],
+            speedup_fitness_vs_sequential=med["sequential"] / med["vmap_fitness"],
+        )
+        rows.append(row)
+        print(
+            f"population {pop:4d}: evals/s vmap generation {row['evals_per_s']['vmap_generation']:9.0f}"
+            f" | vmap fitness {row['evals_per_s']['vmap_fitness']:9.0f}"
+            f" | sequential {row['evals_per_s']['sequential']:8.0f}"
+            f" | speedup {row['speedup_generation_vs_sequential']:.1f}x (generation),"
+            f" {row['speedup_fitness_vs_sequential']:.1f}x (fitness)",
+            flush=True,
+        )
+    record = dict(
+        benchmark="ggl_speed",
+        generator=os.path.relpath(gen_src, HERE) if gen_src == CKPT else gen_src,
+        model="lenet 28x28x1 sigmoid, 10 classes",
+        victim=dict(dataset="digits", split="private", index=int(priv.indices[0])),
+        repeats=args.repeats,
+        rows=rows,
+        machine=dict(
+            platform=platform.platform(),
+            cpu_count=os.cpu_count(),
+            jax=jax.__version__,
+            backend=jax.default_backend(),
+            loadavg=os.getloadavg(),
+        ),
+    )
+    name = "ggl_speed_smoke.json" if args.smoke else "ggl_speed.json"
+    with open(os.path.join(RESULTS, name), "w") as f:
+        json.dump(record, f, indent=1)
+    print(f"load average {os.getloadavg()}; wrote benchmarks/results/{name}")
+
+
+if __name__ == "__main__":
+    main()
