@@ -52,7 +52,7 @@ def main():
         row = dict(local_steps=k)
         for remat in (False, True):
 
-            def objective(xd, remat=remat, recipe=recipe):
+            def objective(xd, remat=remat, recipe=recipe, target=target):
                 d = local_update(model, recipe, model.params, xd, y, remat=remat)
                 return cosine_distance(d, target)
 

@@ -1,0 +1,224 @@
+"""Inverting Gradients step speed: leakjax (JAX/XLA) vs a faithful PyTorch IG step, same run.
+
+Both sides run one IG iteration on Geiping's ConvNet (``--width``, 32x32x3, 10 classes, BN eval
+mode) for one CIFAR-sized image: batch-mean CE gradient with ``create_graph``, cosine distance
+over all layers concatenated + TV (means), backward to the image, sign of the gradient, Adam
+(lr 0.1) with the multistep schedule, clamp into the normalized box. PyTorch runs restarts one
+after another (as the reference's trial loop does); leakjax runs them (a) as a vmapped batch
+(what ``leakjax.attacks.run(restarts=R)`` does) and (b) one after another with the compiled
+single step. Also measured: the same single step inside a ``lax.scan`` (how ``run`` drives
+steps) to expose XLA:CPU's while-loop convolution slowdown. Achieved GFLOP/s = XLA
+``cost_analysis()`` flops of the compiled step / time; the machine's matmul rate is a
+2048x2048 float32 ``jnp.dot`` measured in the same process. Configurations are interleaved
+(A, B, A, B) and the median is reported; ``uptime`` load is recorded (shared machine).
+
+Usage:
+  python benchmarks/ig_speed.py                    # widths 16 and 64, restarts 1 and 8
+  python benchmarks/ig_speed.py --smoke            # width 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _ig_common import machine_info, save_json  # noqa: E402
+
+from leakjax.attacks import inverting_gradients  # noqa: E402
+from leakjax.fl import observe  # noqa: E402
+from leakjax.models import convnet  # noqa: E402
+from leakjax.types import DataSpec  # noqa: E402
+
+SPEC = DataSpec(
+    "cifar10", (32, 32, 3), 10, mean=(0.4915, 0.4823, 0.4468), std=(0.2470, 0.2435, 0.2616)
+)
+
+
+# ------------------------------------------------------------------------------ PyTorch side
+def torch_setup(width, restarts, max_steps=4800):
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(0)
+
+    def block(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+
+    w = width
+    layers = []
+    for cin, cout in (
+        (3, w),
+        (w, 2 * w),
+        (2 * w, 2 * w),
+        (2 * w, 4 * w),
+        (4 * w, 4 * w),
+        (4 * w, 4 * w),
+    ):
+        layers += block(cin, cout)
+    layers += [nn.MaxPool2d(3)]
+    layers += block(4 * w, 4 * w) + block(4 * w, 4 * w)
+    layers += [nn.MaxPool2d(3), nn.Flatten(), nn.Linear(36 * w, 10)]
+    model = nn.Sequential(*layers).eval()
+    params = [p for p in model.parameters()]
+    gt = torch.rand(1, 3, 32, 32)
+    mean = torch.tensor(SPEC.mean).view(1, 3, 1, 1)
+    std = torch.tensor(SPEC.std).view(1, 3, 1, 1)
+    y = torch.tensor([1])
+    loss_fn = nn.CrossEntropyLoss()
+    target = [g.detach() for g in torch.autograd.grad(loss_fn(model((gt - mean) / std), y), params)]
+    lo, hi = (0 - mean) / std, (1 - mean) / std
+    trials = []
+    for _ in range(restarts):
+        x = torch.randn(1, 3, 32, 32, requires_grad=True)
+        opt = torch.optim.Adam([x], lr=0.1)
+        sched = torch.optim.lr_scheduler.MultiStepLR(
+            opt, milestones=[max_steps // 2.667, max_steps // 1.6, max_steps // 1.142], gamma=0.1
+        )
+        trials.append((x, opt, sched))
+
+    def step_one(x, opt, sched):
+        opt.zero_grad()
+        model.zero_grad()
+        loss = loss_fn(model(x), y)
+        g = torch.autograd.grad(loss, params, create_graph=True)
+        dot, na, nb = 0, 0, 0
+        for a, b in zip(g, target):
+            dot = dot - (a * b).sum()
+            na = na + a.pow(2).sum()
+            nb = nb + b.pow(2).sum()
+        cost = 1 + dot / na.sqrt() / nb.sqrt()
+        tv = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean() + (
+            x[:, :, 1:, :] - x[:, :, :-1, :]
+        ).abs().mean()
+        cost = cost + 1e-4 * tv
+        cost.backward()
+        x.grad.sign_()
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            x.data = torch.max(torch.min(x, hi), lo)
+        return cost.item()
+
+    def step_all():
+        for t in trials:
+            step_one(*t)
+
+    return step_all
+
+
+# ------------------------------------------------------------------------------ JAX side
+def jax_setup(width, restarts):
+    model = convnet(jax.random.key(0), width=width, num_classes=10)
+    img = jax.random.uniform(jax.random.key(1), (1, 32, 32, 3))
+    obs = observe(jax.random.key(2), model, img, jnp.array([1]), spec=SPEC, reveal_labels=True)
+    att = inverting_gradients(model, spec=SPEC, labels="given", max_steps=4800)
+    keys = jax.random.split(jax.random.key(3), restarts)
+    states = jax.vmap(lambda k: att.init(k, obs))(keys)
+    single = jax.jit(att.step)
+    one_state = jax.tree.map(lambda a: a[0], states)
+    fns = {}
+    c1 = single.lower(one_state, obs).compile()
+    flops1 = c1.cost_analysis()["flops"]
+    # (b) restarts one after another with the compiled single step
+    seq_states = [jax.tree.map(lambda a, i=i: a[i], states) for i in range(restarts)]
+
+    def sequential():
+        outs = [single(s, obs) for s in seq_states]
+        jax.block_until_ready(outs)
+
+    fns["jax_sequential"] = (sequential, flops1 * restarts)
+    if restarts > 1:
+        vstep = jax.jit(jax.vmap(lambda s: att.step(s, obs)))
+        cv = vstep.lower(states).compile()
+        fns["jax_vmap"] = (
+            lambda: jax.block_until_ready(vstep(states)),
+            cv.cost_analysis()["flops"],
+        )
+    else:
+        k = 3
+        scanned = jax.jit(lambda s: lax.scan(lambda c, _: att.step(c, obs), s, None, length=k))
+        fns["jax_scan_per_step"] = (
+            lambda: jax.block_until_ready(scanned(one_state)),
+            flops1 * k,
+            k,
+        )
+    return fns
+
+
+def matmul_gflops(n=2048, reps=5):
+    a = jax.random.normal(jax.random.key(0), (n, n))
+    f = jax.jit(lambda a: a @ a)
+    jax.block_until_ready(f(a))
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        jax.block_until_ready(f(a))
+        ts.append(time.perf_counter() - t)
+    return 2 * n**3 / np.median(ts) / 1e9
+
+
+def timeit(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return ts
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--widths", default="16,64")
+    ap.add_argument("--restarts", default="1,8")
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    widths = [4] if args.smoke else [int(w) for w in args.widths.split(",")]
+    restarts_list = [1, 2] if args.smoke else [int(r) for r in args.restarts.split(",")]
+    reps = 1 if args.smoke else args.reps
+    rows = []
+    mm = matmul_gflops()
+    print(f"matmul 2048^2: {mm:.1f} GFLOP/s", flush=True)
+    for w in widths:
+        for r in restarts_list:
+            fns = jax_setup(w, r)
+            tstep = torch_setup(w, r)
+            times = {"torch_sequential": []}
+            for name in fns:
+                times[name] = []
+            for _ in range(reps):  # interleave
+                times["torch_sequential"] += timeit(tstep, 1)
+                for name, spec in fns.items():
+                    times[name] += timeit(spec[0], 1)
+            row = dict(width=w, restarts=r, loadavg=os.getloadavg())
+            t_torch = float(np.median(times["torch_sequential"]))
+            row["torch_it_per_s"] = 1.0 / t_torch  # one iteration = all R restarts stepped
+            for name, spec in fns.items():
+                t = float(np.median(times[name]))
+                per = spec[2] if len(spec) > 2 else 1
+                row[f"{name}_it_per_s"] = per / t
+                row[f"{name}_gflops"] = spec[1] / t / 1e9
+                row[f"{name}_speedup_vs_torch"] = (per / t) / row["torch_it_per_s"]
+                row[f"{name}_frac_matmul"] = spec[1] / t / 1e9 / mm
+            rows.append(row)
+            print(row, flush=True)
+    out = os.path.join(
+        os.path.dirname(__file__),
+        "results",
+        "ig_speed" + ("_smoke" if args.smoke else "") + ".json",
+    )
+    save_json(out, dict(matmul_gflops=mm, machine=machine_info(), rows=rows))
+
+
+if __name__ == "__main__":
+    main()
