@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-ATTACK_DEFAULT_STEPS = {"dlg": 300, "idlg": 300, "ggl": 100, "gias": 200}
+ATTACK_DEFAULT_STEPS = {"dlg": 300, "idlg": 300, "ggl": 100, "gias": 200, "ig": 1000}
 
 
 def _positive_int(name):
@@ -120,6 +120,11 @@ def build_attack(name: str, model, spec, args):
     kwargs = {"spec": spec}
     if name == "idlg" and args.labels_known:
         kwargs["labels"] = "given"
+    if name in ("ig", "gradinversion"):
+        # the multistep learning-rate schedule is built for the run's number of steps
+        kwargs["max_steps"] = args.steps or ATTACK_DEFAULT_STEPS.get(name, 300)
+        if args.labels_known:
+            kwargs["labels"] = "given"
     if name in ("ggl", "gias"):
         from leakjax.generative.cli_commands import load_attack_generator
 
