@@ -95,7 +95,23 @@ def main():
     ap.add_argument("--defenses", default=None, help="';'-separated specs (default: all)")
     ap.add_argument("--dlg-defenses", default=None, help="';'-separated specs DLG runs on")
     ap.add_argument("--out", default="benchmarks/results/dlg_defenses.json")
+    ap.add_argument(
+        "--report",
+        nargs="+",
+        default=None,
+        help="only merge these result JSONs (runs split over processes), print, plot",
+    )
     args = ap.parse_args()
+    if args.report:
+        records = []
+        for path in args.report:
+            with open(path) as f:
+                records += json.load(f)["records"]
+        order = {s: i for i, s in enumerate(DEFENSE_SPECS)}
+        records.sort(key=lambda r: (order.get(r["defense"], 99), r["attack"]))
+        print_table(records)
+        plot(records, args.out.replace(".json", ".png"))
+        return
     specs = DEFENSE_SPECS
     dlg_specs = DLG_SPECS
     if args.smoke:
@@ -194,13 +210,18 @@ def main():
 
 
 def print_table(records):
-    print("\n| defense | attack | success | median MSE | PSNR | SSIM | label acc | upload bits |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| defense | attack | success MSE<1e-3 | MSE<1e-2 | median MSE | PSNR | SSIM | "
+        "label acc | upload bits (x less than dense) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in records:
+        loose = float(np.mean(np.asarray(r["mse"]) < 1e-2))
         print(
-            f"| {r['defense']} | {r['attack']} | {r['success_rate']:.2f} | "
+            f"| {r['defense']} | {r['attack']} | {r['success_rate']:.2f} | {loose:.2f} | "
             f"{r['mse_median']:.2e} | {r['psnr_mean']:.1f} | {r['ssim_mean']:.3f} | "
-            f"{r['label_acc']:.2f} | {r['upload_bits_mean']:.3g} |"
+            f"{r['label_acc']:.2f} | {r['upload_bits_mean']:.3g} "
+            f"({r['dense_bits'] / r['upload_bits_mean']:.1f}) |"
         )
 
 

@@ -17,14 +17,14 @@ G = client_gradient(MODEL)(MODEL.params, X, Y)
 BOUNDS = D.graddefense_slices(MODEL, X, Y, slices_num=6)
 
 TIER1_CASES = {
-    "gaussian_noise": (lambda key, s=0.1: D.gaussian_noise(s, key), [0.0, 0.01, 0.1]),
+    "gaussian_noise": (lambda key, s=0.1: D.gaussian_noise(s, key), [0.0, 0.1]),
     "laplace_noise": (lambda key, s=0.1: D.laplace_noise(s, key), [0.0, 0.05]),
-    "clip_global_norm": (lambda key, s=0.5: D.clip_global_norm(s), [0.1, 0.5, 100.0]),
-    "prune_by_magnitude": (lambda key, s=0.5: D.prune_by_magnitude(s), [0.1, 0.5, 0.9]),
-    "topk_sparsify": (lambda key, s=0.2: D.topk_sparsify(s), [0.05, 0.2, 1.0]),
+    "clip_global_norm": (lambda key, s=0.5: D.clip_global_norm(s), [0.1, 100.0]),
+    "prune_by_magnitude": (lambda key, s=0.5: D.prune_by_magnitude(s), [0.1, 0.9]),
+    "topk_sparsify": (lambda key, s=0.2: D.topk_sparsify(s), [0.05, 1.0]),
     "dual_gradient_pruning": (
         lambda key, s=0.05: D.dual_gradient_pruning(s, 0.5),
-        [0.0, 0.05, 0.2],
+        [0.0, 0.2],
     ),
     "outpost": (lambda key, s=0.8: D.outpost(key, beta=0.0, noise_base=s), [0.0, 0.8]),
     "grad_defense": (
@@ -40,7 +40,7 @@ def test_tier1_contract(name):
     assert_defense_contract(make, G, MODEL.params, hyper_name="s", hyper_values=values)
 
 
-@pytest.mark.parametrize("kind", D.QUANT_KINDS)
+@pytest.mark.parametrize("kind", ["int8", "scaled_sign"])  # others: same structure
 def test_quantize_contract(kind):
     assert_defense_contract(lambda key: D.quantize(kind), G, MODEL.params)
 
