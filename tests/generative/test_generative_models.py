@@ -150,3 +150,22 @@ def test_generator_from_fn_checks_range_and_shape():
         generator_from_fn(fn, params, latent_dim=3, image_shape=(4, 16, 1))
     with pytest.raises(ValueError, match="architecture"):
         save_generator("/tmp/never_written.msgpack", g)
+
+
+def test_cli_generator_errors_name_the_problem(tmp_path, tiny_lenet):
+    from leakjax.generative.cli_commands import load_attack_generator
+
+    with pytest.raises(ValueError, match="needs --generator"):
+        load_attack_generator(None, tiny_lenet, "ggl")
+    g = dcgan_generator(jax.random.key(0), image_shape=(16, 16, 1), latent_dim=4, width=2)
+    path = str(tmp_path / "g16.msgpack")
+    save_generator(path, g)
+    with pytest.raises(ValueError, match=r"\(16, 16, 1\).*\(8, 8, 1\)"):
+        load_attack_generator(path, tiny_lenet, "ggl")
+    g8 = dcgan_generator(
+        jax.random.key(0), image_shape=(8, 8, 1), latent_dim=4, width=2, num_classes=3,
+        conditional=True,
+    )
+    save_generator(path, g8)
+    with pytest.raises(ValueError, match="num-classes"):
+        load_attack_generator(path, tiny_lenet, "ggl")
