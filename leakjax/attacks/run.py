@@ -16,6 +16,7 @@ A non-finite loss or reconstruction in one run is reported as ``Status.DIVERGED`
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -111,6 +112,22 @@ def run(
 STRATEGIES = ("auto", "vmap", "map", "threads")
 
 
+class _AttackThunk:
+    """A hashable zero-argument function returning a fixed Attack (cache key = the Attack)."""
+
+    def __init__(self, attack: Attack):
+        self.attack = attack
+
+    def __call__(self) -> Attack:
+        return self.attack
+
+    def __hash__(self):
+        return hash(self.attack)
+
+    def __eq__(self, other):
+        return isinstance(other, _AttackThunk) and other.attack == self.attack
+
+
 def default_strategy(backend: str | None = None) -> str:
     """``vmap`` on GPU/TPU, ``threads`` on CPU (see the module docstring)."""
     backend = backend or jax.default_backend()
@@ -155,11 +172,7 @@ def run_batch(
     if keys.ndim != 1:
         raise ValueError(f"run_batch: keys has shape {keys.shape}, expected (N,)")
     n = keys.shape[0]
-    get_attack = (
-        attack_fn
-        if callable(attack_fn) and not isinstance(attack_fn, Attack)
-        else (lambda: attack_fn)
-    )
+    get_attack = _AttackThunk(attack_fn) if isinstance(attack_fn, Attack) else attack_fn
     if obs_axis not in (0, None):
         raise ValueError(f"run_batch: obs_axis={obs_axis!r}, expected 0 or None")
     batched_obs = obs_axis == 0
@@ -171,30 +184,22 @@ def run_batch(
                     f"axis of {n} (one per key); pass obs_axis=None to share one observation"
                 )
     strategy = default_strategy() if strategy == "auto" else strategy
+    try:
+        program = _compiled_program(get_attack, steps, restarts, strategy, obs_axis)
+    except TypeError:  # an unhashable attack (e.g. array-valued fields): build uncached
+        program = _compiled_program.__wrapped__(get_attack, steps, restarts, strategy, obs_axis)
 
-    def one(k, o):
-        return run(get_attack(), k, o, steps=steps, restarts=restarts)
-
-    if strategy == "vmap":
-        out = jax.jit(jax.vmap(one, in_axes=(0, obs_axis)))(keys, obs)
+    if strategy in ("vmap", "map"):
+        out = program(keys, obs)
         if progress:
             progress(n)
         return out
-    if strategy == "map":
-        if batched_obs:
-            out = jax.jit(lambda ks, os_: lax.map(lambda a: one(*a), (ks, os_)))(keys, obs)
-        else:
-            out = jax.jit(lambda ks, o: lax.map(lambda k: one(k, o), ks))(keys, obs)
-        if progress:
-            progress(n)
-        return out
-    # threads: compile once, dispatch single runs from several host threads
-    compiled = jax.jit(one)
+    # threads: one compiled single run, dispatched from several host threads
     num_threads = num_threads or os.cpu_count() or 1
 
     def item(i):
         o = jax.tree.map(lambda x: x[i], obs) if batched_obs else obs
-        r = compiled(keys[i], o)
+        r = program(keys[i], o)
         jax.block_until_ready(r)
         if progress:
             progress(1)
@@ -207,3 +212,23 @@ def run_batch(
         with ThreadPoolExecutor(max_workers=num_threads) as pool:
             results = [first, *pool.map(item, range(1, n))]
     return jax.tree.map(lambda *xs: jnp.stack(xs), *results)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_program(get_attack, steps: int, restarts: int, strategy: str, obs_axis):
+    """One jitted program per (attack, steps, restarts, strategy, obs_axis), reused across calls.
+
+    Attacks are hashable (NamedTuples of functions and frozen specs), so calling ``run_batch``
+    again with the same attack, e.g. chunk after chunk of a sweep, never recompiles.
+    """
+
+    def one(k, o):
+        return run(get_attack(), k, o, steps=steps, restarts=restarts)
+
+    if strategy == "vmap":
+        return jax.jit(jax.vmap(one, in_axes=(0, obs_axis)))
+    if strategy == "map":
+        if obs_axis == 0:
+            return jax.jit(lambda ks, os_: lax.map(lambda a: one(*a), (ks, os_)))
+        return jax.jit(lambda ks, o: lax.map(lambda k: one(k, o), ks))
+    return jax.jit(one)

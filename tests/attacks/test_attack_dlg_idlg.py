@@ -116,3 +116,14 @@ def test_bad_inputs(tiny_lenet, tiny_spec, tiny_obs):
         attacks.run_batch(
             att, jax.random.split(jax.random.key(0), 2), tiny_obs, steps=1, strategy="fast"
         )
+
+
+def test_run_batch_compiles_once_per_attack(tiny_lenet, tiny_spec, tiny_obs):
+    from leakjax.attacks.run import _compiled_program
+
+    att = attacks.idlg(tiny_lenet, spec=tiny_spec, optimizer=torch_lbfgs(max_iter=2))
+    keys = jax.random.split(jax.random.key(0), 2)
+    before = _compiled_program.cache_info().misses
+    for _ in range(3):
+        attacks.run_batch(att, keys, tiny_obs, obs_axis=None, steps=1, strategy="map")
+    assert _compiled_program.cache_info().misses == before + 1
