@@ -39,7 +39,7 @@ def test_ggl_contract(tiny_lenet, tiny_spec, gen8, gen_obs):
     assert_attack_contract(make, obs, steps=2, hyper_name="init_std", hyper_values=[0.5, 1.0])
 
 
-@pytest.mark.parametrize("strategy", ["cma_es", "snes", "adam", "bo"])
+@pytest.mark.parametrize("strategy", ["adam", "bo"])  # cma_es: the contract test
 def test_ggl_strategies_reduce_loss_and_infer_label(tiny_lenet, tiny_spec, gen8, gen_obs, strategy):
     obs, _ = gen_obs
     a = attacks.ggl(
@@ -47,7 +47,7 @@ def test_ggl_strategies_reduce_loss_and_infer_label(tiny_lenet, tiny_spec, gen8,
         gen8,
         spec=tiny_spec,
         strategy=strategy,
-        population_size=8,
+        population_size=4,
         num_generations=6,
         bo_init_points=8,
         bo_buffer=32,
@@ -72,11 +72,11 @@ def test_ggl_applies_defense_simulation(tiny_lenet, tiny_spec, gen8, gen_obs):
         tiny_lenet,
         gen8,
         spec=tiny_spec,
-        population_size=8,
+        population_size=4,
         labels="given",
         defense_simulation=kill,
     )
-    plain = attacks.ggl(tiny_lenet, gen8, spec=tiny_spec, population_size=8, labels="given")
+    plain = attacks.ggl(tiny_lenet, gen8, spec=tiny_spec, population_size=4, labels="given")
     r_a = attacks.run(a, jax.random.key(0), zero_obs, steps=2)
     r_p = attacks.run(plain, jax.random.key(0), zero_obs, steps=2)
     assert float(r_a.loss) == 0.0
@@ -86,16 +86,16 @@ def test_ggl_applies_defense_simulation(tiny_lenet, tiny_spec, gen8, gen_obs):
 
 def test_ggl_real_simulations_and_noise_expectation(tiny_lenet, tiny_spec, gen8, gen_obs):
     obs, _ = gen_obs
-    for name in ("clip", "soteria"):
+    for name in ("soteria",):
         a = attacks.ggl(
-            tiny_lenet, gen8, spec=tiny_spec, population_size=8, defense_simulation=name
+            tiny_lenet, gen8, spec=tiny_spec, population_size=4, defense_simulation=name
         )
         assert np.isfinite(float(attacks.run(a, jax.random.key(0), obs, steps=1).loss))
     a = attacks.ggl(
         tiny_lenet,
         gen8,
         spec=tiny_spec,
-        population_size=8,
+        population_size=4,
         bound="kl",
         noise_std=0.01,
         noise_samples=3,
