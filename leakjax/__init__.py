@@ -1,6 +1,6 @@
 """leakjax: gradient-leakage attacks and defenses for federated learning, in JAX."""
 
-from leakjax import attacks, defenses, fl, metrics, models
+from leakjax import attacks, data, defenses, fl, generative, metrics, models
 from leakjax.types import (
     AttackResult,
     DataSpec,
@@ -22,8 +22,10 @@ __all__ = [
     "ThreatModel",
     "__version__",
     "attacks",
+    "data",
     "defenses",
     "fl",
+    "generative",
     "metrics",
     "models",
     "stack_observations",
