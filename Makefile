@@ -20,7 +20,7 @@ lint: $(VENV)/.ready
 	$(BIN)/ruff check leakjax tests benchmarks notebooks
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
