@@ -233,8 +233,10 @@ def plot(records, path):
 
     specs = list(dict.fromkeys(r["defense"] for r in records))
     fig, axes = plt.subplots(1, 2, figsize=(14, 5), sharey=False)
+    for r in records:
+        r["recognizable_rate"] = float(np.mean(np.asarray(r["mse"]) < 1e-2))
     for ax, metric, label in (
-        (axes[0], "success_rate", "success rate (MSE < 1e-3)"),
+        (axes[0], "recognizable_rate", "fraction with MSE < 1e-2 ([0,1] space)"),
         (axes[1], "psnr_mean", "mean PSNR [dB], [0,1] space"),
     ):
         for j, att in enumerate(("dlg", "idlg")):
