@@ -101,9 +101,10 @@ def test_ig_multistep_delta_and_recipe(relu_mlp, images):
     assert int(r.labels[0]) == 3  # inferred from -delta
     assert float(metrics.psnr(r.inputs, images[:1])[0]) > 18.0
     # the attacker may assume another recipe (mismatch studies): it changes the simulated delta
-    wrong = attacks.inverting_gradients(
-        relu_mlp, spec=SPEC, max_steps=5, recipe=fl.LocalRecipe(epochs=1, batch_size=1, lr=0.5)
-    )
+    # (plain SGD with another epoch count gives the *same* cosine here: for B = 1 on this ReLU
+    # MLP the delta's direction does not change with E; momentum + weight decay do change it)
+    wrong_recipe = fl.LocalRecipe(epochs=3, batch_size=1, lr=0.5, momentum=0.9, weight_decay=0.1)
+    wrong = attacks.inverting_gradients(relu_mlp, spec=SPEC, max_steps=5, recipe=wrong_recipe)
     st = wrong.init(jax.random.key(0), obs)
     good = att.init(jax.random.key(0), obs)
     assert float(wrong.result(st, obs)[2]) != float(att.result(good, obs)[2])
