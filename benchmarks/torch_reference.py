@@ -86,7 +86,7 @@ def client_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> 
 
 def nhwc_to_nchw(x) -> torch.Tensor:
     """``(B, H, W, C)`` array -> contiguous float32 ``(B, C, H, W)`` tensor."""
-    return torch.from_numpy(np.array(np.transpose(np.asarray(x, np.float32), (0, 3, 1, 2))))
+    return torch.from_numpy(np.ascontiguousarray(np.transpose(np.asarray(x, np.float32), (0, 3, 1, 2))))
 
 
 def nchw_to_nhwc(x: torch.Tensor) -> np.ndarray:
@@ -183,7 +183,7 @@ def dlg_attack(
       each step returned, i.e. at its start), ``func_evals`` (closure evaluations, torch's own
       counter) and ``seconds``.
     """
-    dummy_data = dummy_data.detach().clone().requires_grad_(True)
+    dummy_data = dummy_data.detach().contiguous().clone().requires_grad_(True)
     dummy_label = dummy_label.detach().clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS([dummy_data, dummy_label], lr=1)
     params = list(model.parameters())
@@ -224,7 +224,7 @@ def idlg_attack(
     tol: float = 1e-6,
 ) -> dict:
     """iDLG (card 2): the label is fixed; L-BFGS on the image only; stop once loss < ``tol``."""
-    dummy_data = dummy_data.detach().clone().requires_grad_(True)
+    dummy_data = dummy_data.detach().contiguous().clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS([dummy_data], lr=1)
     params = list(model.parameters())
     onehot = F.one_hot(labels.long(), num_classes=model.fc.out_features).to(dummy_data.dtype)
