@@ -136,18 +136,17 @@ def from_linen(
         h = captured["h"]
         return h.reshape(h.shape[0], -1)
 
-    return Model(
-        apply_fn=apply_fn,
-        params=params,
-        input_shape=tuple(input_shape),
-        num_classes=int(num_classes),
-        classifier_kernel_path=kpath,
-        classifier_bias_path=_bias_path(params, kpath),
+    model = from_fn(
+        apply_fn,
+        params,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        classifier_path=kpath,
         features_fn=features_fn,
         bn_mode=bn_mode,
         name=name or type(module).__name__.lower(),
-        extra={"variables_rest": rest},
     )
+    return model.replace(extra={"variables_rest": rest})
 
 
 def from_nnx(
@@ -177,13 +176,11 @@ def from_nnx(
         return module(x)
 
     kpath = tuple(classifier_path) if classifier_path else find_classifier_path(params, num_classes)
-    return Model(
-        apply_fn=apply_fn,
-        params=params,
-        input_shape=tuple(input_shape),
-        num_classes=int(num_classes),
-        classifier_kernel_path=kpath,
-        classifier_bias_path=_bias_path(params, kpath),
-        bn_mode="none",
+    return from_fn(
+        apply_fn,
+        params,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        classifier_path=kpath,
         name=name or type(model).__name__.lower(),
     )
