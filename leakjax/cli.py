@@ -49,6 +49,12 @@ def add_attack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--num-images", type=_positive_int("--num-images"), default=4, help="victims (B = 1 each)"
     )
+    p.add_argument(
+        "--stride",
+        type=_positive_int("--stride"),
+        default=1,
+        help="take every k-th image of an embedded dataset (photos: 14 crops per source photo)",
+    )
     p.add_argument("--num-classes", type=_positive_int("--num-classes"), default=None)
     p.add_argument("--seeds", type=_positive_int("--seeds"), default=1, help="seeds per image")
     p.add_argument("--steps", type=_positive_int("--steps"), default=None)
@@ -81,8 +87,8 @@ def load_data(args):
         if args.labels is not None:
             raise SystemExit(f"--labels={args.labels!r} is only for image files, not {first!r}")
         ds = data.load_embedded(first, split=args.split)
-        n = min(args.num_images, len(ds.labels))
-        return ds, np.arange(n)
+        stride = max(1, int(getattr(args, "stride", 1)))
+        return ds, np.arange(0, len(ds.labels), stride)[: args.num_images]
     looks_like_name = len(args.data) == 1 and not os.path.splitext(first)[1]
     if looks_like_name and not os.path.exists(first):
         raise SystemExit(
@@ -324,6 +330,7 @@ def cmd_demo(args) -> int:
             split="all",
             labels=None,
             num_images=args.num_images,
+            stride=14,  # one crop of each source photograph
             num_classes=100,
             seeds=1,
             steps=args.steps,
