@@ -10,6 +10,12 @@ one process. Measured, interleaved A/B/C, after a warm-up call of each:
 * ``sequential``: the reference's pattern: a jitted single-candidate fitness called from a
   Python loop, one candidate at a time (one dispatch + host sync per candidate, as nevergrad's
   ask/evaluate/tell loop in GGL's code does).
+* ``torch_sequential`` (when torch is installed): the reference's pattern in the reference's
+  framework: a PyTorch generator of the same architecture (Linear -> LayerNorm -> ConvTranspose
+  stack -> Conv -> bilinear upsample -> tanh, random weights: the cost does not depend on their
+  values) and the same sigmoid LeNet, one candidate at a time: generate, client gradient with
+  ``create_graph=False``, L2 averaged over layers, ``.item()``. No nevergrad overhead is
+  counted, so the reference's real cost is higher still.
 
     python benchmarks/ggl_speed.py            # population 32 and 128, 5 repeats
     python benchmarks/ggl_speed.py --smoke
@@ -21,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 import jax
@@ -38,11 +45,63 @@ RESULTS = os.path.join(HERE, "results")
 CKPT = os.path.join(RESULTS, "ggl_generator_digits.msgpack")
 
 
+def torch_fitness_fn(latent_dim, width, num_classes, final_upsample, threads):
+    """A PyTorch single-candidate GGL fitness of the same shapes (see the module docstring)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    sys.path.insert(0, HERE)
+    from torch_reference import SigmoidLeNet
+    from torch_reference import client_gradient as torch_client_gradient
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    h = 28 // final_upsample  # 14: one stride-2 stage from 7x7
+    k, h0 = 1, 7
+    ch = width * 2**k
+
+    class Gen(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.project = nn.Linear(latent_dim + num_classes, h0 * h0 * ch)
+            self.norm0 = nn.LayerNorm(ch)
+            self.up0 = nn.ConvTranspose2d(ch, width, 4, stride=2, padding=1)
+            self.norm1 = nn.LayerNorm(width)
+            self.to_image = nn.Conv2d(width, 1, 3, padding=1)
+
+        def forward(self, z, y):
+            z = torch.cat([z, F.one_hot(y, num_classes).float()], -1)
+            x = self.project(z).view(-1, h0, h0, ch)
+            x = F.relu(self.norm0(x)).permute(0, 3, 1, 2)
+            x = self.up0(x).permute(0, 2, 3, 1)
+            x = F.relu(self.norm1(x)).permute(0, 3, 1, 2)
+            x = self.to_image(x)
+            x = F.interpolate(x, size=(h * final_upsample,) * 2, mode="bilinear")
+            return torch.tanh(x)
+
+    gen = Gen().eval()
+    net = SigmoidLeNet(channels=1, hidden=588, num_classes=10)
+    y = torch.tensor([3])
+    target = [g.detach() for g in torch_client_gradient(net, torch.rand(1, 1, 28, 28), y)]
+
+    def fitness(u: np.ndarray) -> float:
+        with torch.no_grad():
+            x = (gen(torch.tanh(torch.from_numpy(u)[None]), y) + 1) / 2
+        x = (x - 0.5) / 0.5
+        grads = torch_client_gradient(net, x, y)
+        loss = sum(((a - b) ** 2).sum() for a, b in zip(grads, target)) / len(grads)
+        return float(loss.item())
+
+    return fitness
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--populations", type=int, nargs="+", default=[32, 128])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--torch-threads", type=int, default=1)
     args = ap.parse_args(argv)
     if args.smoke:
         args.populations, args.repeats = [8], 2
@@ -67,6 +126,12 @@ def main(argv=None):
         return mean_layer_l2_distance(grad_fn(obs.params, x, y), obs.update)
 
     single = jax.jit(fitness)
+    try:
+        torch_fit = torch_fitness_fn(
+            gen.latent_dim, 16, 10, int(gen.final_upsample), args.torch_threads
+        )
+    except ImportError:
+        torch_fit = None
     rows = []
     for pop in args.populations:
         attack = attacks.ggl(model, gen, spec=spec, population_size=pop)
@@ -82,6 +147,10 @@ def main(argv=None):
         jax.block_until_ready(vfit(cands))
         jax.block_until_ready(single(cands[0]))
         t = dict(vmap_generation=[], vmap_fitness=[], sequential=[])
+        cands_np = np.asarray(cands, np.float32)
+        if torch_fit is not None:
+            t["torch_sequential"] = []
+            torch_fit(cands_np[0])
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             state, loss = step(state, obs)
@@ -94,6 +163,11 @@ def main(argv=None):
             vals = [float(single(cands[i])) for i in range(pop)]  # one at a time, host sync
             t["sequential"].append(time.perf_counter() - t0)
             del vals
+            if torch_fit is not None:
+                t0 = time.perf_counter()
+                for i in range(pop):
+                    torch_fit(cands_np[i])
+                t["torch_sequential"].append(time.perf_counter() - t0)
         med = {k: float(np.median(v)) for k, v in t.items()}
         row = dict(
             population=pop,
@@ -102,13 +176,23 @@ def main(argv=None):
             speedup_generation_vs_sequential=med["sequential"] / med["vmap_generation"],
             speedup_fitness_vs_sequential=med["sequential"] / med["vmap_fitness"],
         )
+        if torch_fit is not None:
+            row["speedup_generation_vs_torch_sequential"] = (
+                med["torch_sequential"] / med["vmap_generation"]
+            )
         rows.append(row)
         print(
             f"population {pop:4d}: evals/s vmap generation {row['evals_per_s']['vmap_generation']:9.0f}"
             f" | vmap fitness {row['evals_per_s']['vmap_fitness']:9.0f}"
             f" | sequential {row['evals_per_s']['sequential']:8.0f}"
             f" | speedup {row['speedup_generation_vs_sequential']:.1f}x (generation),"
-            f" {row['speedup_fitness_vs_sequential']:.1f}x (fitness)",
+            f" {row['speedup_fitness_vs_sequential']:.1f}x (fitness)"
+            + (
+                f" | torch sequential {row['evals_per_s']['torch_sequential']:8.0f}"
+                f" ({row['speedup_generation_vs_torch_sequential']:.1f}x)"
+                if torch_fit is not None
+                else ""
+            ),
             flush=True,
         )
     record = dict(

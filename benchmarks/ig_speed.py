@@ -4,9 +4,10 @@ Both sides run one IG iteration on Geiping's ConvNet (``--width``, 32x32x3, 10 c
 mode) for one CIFAR-sized image: batch-mean CE gradient with ``create_graph``, cosine distance
 over all layers concatenated + TV (means), backward to the image, sign of the gradient, Adam
 (lr 0.1) with the multistep schedule, clamp into the normalized box. PyTorch runs restarts one
-after another (as the reference's trial loop does); leakjax runs them (a) as a vmapped batch
-(what ``leakjax.attacks.run(restarts=R)`` does) and (b) one after another with the compiled
-single step. Also measured: the same single step inside a ``lax.scan`` (how ``run`` drives
+after another (as the reference's trial loop does); leakjax runs them (b) one after another with the compiled
+single step, (c) as ``lax.map`` of the step (what ``leakjax.attacks.run(restarts=R)`` does on
+CPU) and (d) as a vmapped batch (what ``run`` does on GPU/TPU; timed only up to
+``--vmap-max-width`` because XLA:CPU needs minutes per vmapped step). Also measured: the same single step inside a ``lax.scan`` (how ``run`` drives
 steps) to expose XLA:CPU's while-loop convolution slowdown. Achieved GFLOP/s = XLA
 ``cost_analysis()`` flops of the compiled step / time; the machine's matmul rate is a
 2048x2048 float32 ``jnp.dot`` measured in the same process. Configurations are interleaved
@@ -116,7 +117,7 @@ def torch_setup(width, restarts, max_steps=4800):
 
 
 # ------------------------------------------------------------------------------ JAX side
-def jax_setup(width, restarts):
+def jax_setup(width, restarts, vmap_max_width=16):
     model = convnet(jax.random.key(0), width=width, num_classes=10)
     img = jax.random.uniform(jax.random.key(1), (1, 32, 32, 3))
     obs = observe(jax.random.key(2), model, img, jnp.array([1]), spec=SPEC, reveal_labels=True)
@@ -137,13 +138,19 @@ def jax_setup(width, restarts):
 
     fns["jax_sequential"] = (sequential, flops1 * restarts)
     if restarts > 1:
+        # (c) restarts as lax.map of the single step: what ``run`` does on CPU
+        mstep = jax.jit(lambda ss: lax.map(lambda s: att.step(s, obs), ss))
+        mstep.lower(states).compile()
+        fns["jax_map"] = (lambda: jax.block_until_ready(mstep(states)), flops1 * restarts)
+    if restarts > 1 and width <= vmap_max_width:
+        # (d) restarts vmapped (what ``run`` does on GPU/TPU); XLA:CPU runs it very slowly
         vstep = jax.jit(jax.vmap(lambda s: att.step(s, obs)))
         cv = vstep.lower(states).compile()
         fns["jax_vmap"] = (
             lambda: jax.block_until_ready(vstep(states)),
             cv.cost_analysis()["flops"],
         )
-    else:
+    if restarts == 1:
         k = 3
         scanned = jax.jit(lambda s: lax.scan(lambda c, _: att.step(c, obs), s, None, length=k))
         fns["jax_scan_per_step"] = (
@@ -182,6 +189,12 @@ def main():
     ap.add_argument("--widths", default="16,64")
     ap.add_argument("--restarts", default="1,8")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument(
+        "--vmap-max-width",
+        type=int,
+        default=16,
+        help="time vmapped restarts only up to this width (XLA:CPU takes minutes per step)",
+    )
     args = ap.parse_args()
     widths = [4] if args.smoke else [int(w) for w in args.widths.split(",")]
     restarts_list = [1, 2] if args.smoke else [int(r) for r in args.restarts.split(",")]
@@ -191,7 +204,7 @@ def main():
     print(f"matmul 2048^2: {mm:.1f} GFLOP/s", flush=True)
     for w in widths:
         for r in restarts_list:
-            fns = jax_setup(w, r)
+            fns = jax_setup(w, r, args.vmap_max_width)
             tstep = torch_setup(w, r)
             times = {"torch_sequential": []}
             for name in fns:

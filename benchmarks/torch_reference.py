@@ -86,7 +86,9 @@ def client_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> 
 
 def nhwc_to_nchw(x) -> torch.Tensor:
     """``(B, H, W, C)`` array -> contiguous float32 ``(B, C, H, W)`` tensor."""
-    return torch.from_numpy(np.ascontiguousarray(np.transpose(np.asarray(x, np.float32), (0, 3, 1, 2))))
+    return torch.from_numpy(
+        np.ascontiguousarray(np.transpose(np.asarray(x, np.float32), (0, 3, 1, 2)))
+    )
 
 
 def nchw_to_nhwc(x: torch.Tensor) -> np.ndarray:

@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from leakjax.data import load_embedded
-from leakjax.generative import save_generator, train_generator
+from leakjax.generative import save_generator
+from leakjax.generative.cli_commands import train_public_generator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -77,7 +77,6 @@ def main(argv=None):
     tag = args.dataset + ("_smoke" if args.smoke else "")
     out = args.out or os.path.join(RESULTS, f"ggl_generator_{tag}.msgpack")
 
-    ds = load_embedded(args.dataset, split="public")
     conditional = not args.unconditional
     bar = tqdm(total=args.steps, desc=f"train generator ({args.loss})", unit="step")
 
@@ -86,23 +85,17 @@ def main(argv=None):
         bar.set_postfix(critic=f"{metrics['critic_loss']:.3f}", gen=f"{metrics['gen_loss']:.3f}")
 
     t0 = time.perf_counter()
-    gen, hist = train_generator(
-        jax.random.key(args.seed),
-        ds.images,
-        ds.labels,
+    gen, hist, ds = train_public_generator(
+        args.dataset,
+        seed=args.seed,
         steps=args.steps,
         batch_size=args.batch_size,
         latent_dim=args.latent_dim,
         width=args.width,
-        num_classes=ds.spec.num_classes,
-        conditional=conditional,
         final_upsample=args.final_upsample,
         loss=args.loss,
-        log_every=min(50, args.steps),
+        conditional=conditional,
         callback=callback,
-        trained_on=dict(
-            dataset=args.dataset, split="public", indices_sha=_hash_indices(ds.indices)
-        ),
     )
     wall = time.perf_counter() - t0
     bar.close()
@@ -135,12 +128,6 @@ def main(argv=None):
     print(f"dataset={args.dataset} split=public images={len(ds.images)} steps={args.steps}")
     print(f"wall time (incl. compile): {wall:.1f} s; load average {os.getloadavg()}")
     print(f"checkpoint: {out}\nsamples: {png}\nrecord: {path}")
-
-
-def _hash_indices(indices) -> str:
-    import hashlib
-
-    return hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()[:16]
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Setting: a ReLU MLP (784-128-10, Flax default init; DLG's sigmoid LeNet with its
 init trains too slowly for a CPU budget of minutes), the embedded digits (private split =
 training data of the clients, public split = test set), normalized with the dataset's mean/std,
 ``--clients`` clients with a non-IID Dirichlet(0.5) split, every client in every round,
-``--local-steps`` SGD steps (lr ``--lr``, batch 16) per round, ``--rounds`` rounds. Tier-1
+``--local-steps`` SGD steps (lr ``--lr``, batch 16) per round, ``--rounds`` rounds, ``--seeds``
+seeds (each its own model init, client split and minibatches; mean and std reported). Tier-1
 defenses act on each client's mean pseudo-gradient (= its gradient for one local step, the
 scale the attacks see), tier-2 on every local gradient (see ``leakjax.fl.fedavg``).
 
@@ -56,24 +57,28 @@ def main():
     ap.add_argument("--local-steps", type=int, default=1)
     ap.add_argument("--lr", type=float, default=0.3)
     ap.add_argument("--defenses", default=None, help="';'-separated specs")
+    ap.add_argument("--seeds", type=int, default=3, help="model init + client split + batches")
     ap.add_argument("--out", default="benchmarks/results/utility.json")
     args = ap.parse_args()
     specs = SPECS
     if args.smoke:
-        args.rounds, specs = 2, ["none", "prune=0.5", "dpsgd=1:1.1"]
+        args.rounds, args.seeds, specs = 2, 1, ["none", "prune=0.5", "dpsgd=1:1.1"]
         args.out = args.out.replace(".json", "_smoke.json")
     if args.defenses:
         specs = args.defenses.split(";")
     train = load_embedded("digits", split="private")
     test = load_embedded("digits", split="public")
     spec = train.spec
-    model = mlp(
-        jax.random.key(0),
-        input_shape=(28, 28, 1),
-        num_classes=10,
-        hidden=(128,),
-        activation="relu",
-    )
+    models = [
+        mlp(
+            jax.random.key(seed),
+            input_shape=(28, 28, 1),
+            num_classes=10,
+            hidden=(128,),
+            activation="relu",
+        )
+        for seed in range(args.seeds)
+    ]
     xtr, xte = spec.normalize(train.images), spec.normalize(test.images)
     records = []
     if os.path.exists(args.out) and not args.smoke:
@@ -87,33 +92,43 @@ def main():
         dfn = None
         if dspec != "none":
             dfn = lambda k, s=dspec: parse_defense(s, k)[0]  # noqa: E731
-        res = fedavg(
-            jax.random.key(1),
-            model,
-            xtr,
-            train.labels,
-            xte,
-            test.labels,
-            defense_fn=dfn,
-            num_clients=args.clients,
-            rounds=args.rounds,
-            local_steps=args.local_steps,
-            lr=args.lr,
-            wire=spec_wire_format(dspec),
-        )
+        runs = [
+            fedavg(
+                jax.random.key(1 + seed),
+                models[seed],
+                xtr,
+                train.labels,
+                xte,
+                test.labels,
+                defense_fn=dfn,
+                num_clients=args.clients,
+                rounds=args.rounds,
+                local_steps=args.local_steps,
+                lr=args.lr,
+                wire=spec_wire_format(dspec),
+                split_seed=seed,
+            )
+            for seed in range(args.seeds)
+        ]
+        acc = np.stack([np.asarray(r.test_accuracy) for r in runs])  # (seeds, rounds)
+        bits = float(np.mean([np.mean(r.upload_bits) for r in runs]))
         rec = dict(
             defense=dspec,
-            final_accuracy=float(res.test_accuracy[-1]),
-            best_accuracy=float(res.test_accuracy.max()),
-            accuracy=res.test_accuracy.tolist(),
-            upload_bits_per_round=float(np.mean(res.upload_bits)),
-            dense_bits_per_round=res.dense_bits,
-            compression=float(res.dense_bits / np.mean(res.upload_bits)),
+            seeds=args.seeds,
+            final_accuracy=float(acc[:, -1].mean()),
+            final_accuracy_std=float(acc[:, -1].std()),
+            final_accuracy_per_seed=acc[:, -1].tolist(),
+            best_accuracy=float(acc.max(axis=1).mean()),
+            accuracy=acc.mean(axis=0).tolist(),
+            upload_bits_per_round=bits,
+            dense_bits_per_round=runs[0].dense_bits,
+            compression=float(runs[0].dense_bits / bits),
             seconds=time.time() - t0,
         )
         records.append(rec)
         print(
-            f"{dspec:16s} acc {rec['final_accuracy']:.3f} (best {rec['best_accuracy']:.3f}) "
+            f"{dspec:16s} acc {rec['final_accuracy']:.3f} +- {rec['final_accuracy_std']:.3f} "
+            f"(best {rec['best_accuracy']:.3f}) "
             f"bits/round {rec['upload_bits_per_round']:.3g} (x{rec['compression']:.1f} less "
             f"than dense) {rec['seconds']:.0f}s",
             flush=True,
@@ -121,11 +136,15 @@ def main():
         meta = dict(vars(args), jax=jax.__version__, load=os.getloadavg())
         with open(args.out, "w") as f:
             json.dump(dict(meta=meta, records=records), f, indent=1)
-    print("\n| defense | test acc after rounds | best | upload bits/round | x less than dense |")
+    print(
+        "\n| defense | test acc after rounds (mean +- std over seeds) | best | upload bits/round "
+        "| x less than dense |"
+    )
     print("|---|---|---|---|---|")
     for r in records:
         print(
-            f"| {r['defense']} | {r['final_accuracy']:.3f} | {r['best_accuracy']:.3f} | "
+            f"| {r['defense']} | {r['final_accuracy']:.3f} +- {r.get('final_accuracy_std', 0):.3f} "
+            f"| {r['best_accuracy']:.3f} | "
             f"{r['upload_bits_per_round']:.3g} | {r['compression']:.1f} |"
         )
     plot(records, args.out.replace(".json", ".png"))

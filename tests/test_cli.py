@@ -88,3 +88,43 @@ def test_errors_name_the_argument(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["attack", "--steps", "0"])
     assert "--steps='0'" in capsys.readouterr().err
+
+
+def test_train_generator_then_ggl_attack(tmp_path, capsys):
+    ckpt = tmp_path / "g.msgpack"
+    rc = main(
+        [
+            "train-generator",
+            "--dataset",
+            "digits",
+            "--steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--latent-dim",
+            "4",
+            "--width",
+            "2",
+            "--out",
+            str(ckpt),
+            "--quiet",
+        ]
+    )
+    assert rc == 0 and ckpt.stat().st_size > 0
+    history = json.loads((tmp_path / "g_history.json").read_text())
+    assert history["wall_time_s"] > 0
+    out = tmp_path / "out"
+    common = ["--num-images", "1", "--steps", "2", "--quiet", "--generator", str(ckpt)]
+    rc = main(
+        ["attack", "--attack", "ggl", "--data", "digits", "--population-size", "4"]
+        + common
+        + ["--out", str(out)]
+    )
+    assert rc == 0
+    (record,) = json.loads((out / "results.json").read_text())
+    assert record["attack"] == "ggl" and np.isfinite(record["mse"])
+    # a generator of 28x28x1 images cannot feed a 32x32x3 model
+    capsys.readouterr()
+    bad = ["attack", "--attack", "ggl", "--data", "photos", "--out", str(tmp_path / "o2")]
+    assert main(bad + common) == 2
+    assert "generates images of shape (28, 28, 1)" in capsys.readouterr().err

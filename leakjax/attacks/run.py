@@ -1,7 +1,10 @@
 """The attack driver: ``lax.scan`` over steps, restarts as a vmapped axis, status per run.
 
-* :func:`run` runs one attack on one observation (restarts vmapped, the best chosen by matching
-  loss, never by ground truth). It is pure and jittable (``steps`` and ``restarts`` static).
+* :func:`run` runs one attack on one observation (restarts as a batch axis, the best chosen by
+  matching loss, never by ground truth). It is pure and jittable (``steps``, ``restarts`` and
+  ``restart_strategy`` static). Restarts are vmapped on GPU/TPU and ``lax.map``-ped on CPU,
+  where XLA executes the vmapped (grouped) convolution gradients of second-order attacks very
+  slowly (IG on a ConvNet: 4 vmapped restarts ~20x slower than ``lax.map``; benchmarks/README.md).
 * :func:`run_batch` runs many independent (key, observation) pairs, the batch axes of a sweep
   (seeds x victims), as one compiled program, choosing how to batch for the backend:
   ``"vmap"`` (one vectorized program: the right choice on GPU/TPU), ``"map"`` (``lax.map``,
@@ -69,6 +72,7 @@ def run(
     *,
     steps: int,
     restarts: int = 1,
+    restart_strategy: str = "auto",
 ) -> AttackResult:
     """Run ``attack`` for ``steps`` steps from ``restarts`` random starts; keep the best.
 
@@ -77,16 +81,30 @@ def run(
       key: typed PRNG key (``jax.random.key``).
       obs: what the server saw.
       steps: number of attack steps (L-BFGS ``.step`` calls, or optimizer iterations).
-      restarts: independent starts run together (vmapped); the one with the lowest final
-        matching loss is returned.
+      restarts: independent starts run together; the one with the lowest final matching loss
+        is returned.
+      restart_strategy: how the restarts are batched: ``"vmap"``, ``"map"`` (``lax.map``) or
+        ``"auto"`` (``vmap`` on GPU/TPU, ``map`` on CPU). Both give the same result.
 
     Returns:
       An :class:`AttackResult`; ``inputs`` are in [0, 1].
     """
     _check_positive_int("run", steps=steps, restarts=restarts)
     _check_key("run", key)
+    if restart_strategy not in ("auto", "vmap", "map"):
+        raise ValueError(
+            f"run: restart_strategy={restart_strategy!r}, expected 'auto', 'vmap' or 'map'"
+        )
+    if restart_strategy == "auto":
+        restart_strategy = "map" if jax.default_backend() == "cpu" else "vmap"
     keys = jax.random.split(key, restarts)
-    raw, labels, loss, trace = jax.vmap(lambda k: _single(attack, k, obs, steps))(keys)
+    one = functools.partial(_single, attack, obs=obs, steps=steps)
+    if restarts == 1:
+        raw, labels, loss, trace = jax.tree.map(lambda a: a[None], one(keys[0]))
+    elif restart_strategy == "map":
+        raw, labels, loss, trace = lax.map(one, keys)
+    else:
+        raw, labels, loss, trace = jax.vmap(one)(keys)
     finite = jnp.isfinite(loss) & jnp.all(jnp.isfinite(raw.reshape(restarts, -1)), axis=1)
     score = jnp.where(finite, loss, jnp.inf)
     best = jnp.argmin(score)

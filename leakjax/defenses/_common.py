@@ -157,3 +157,35 @@ def global_norm(tree: Any) -> jax.Array:
     if not leaves:
         return jnp.zeros((), jnp.float32)
     return jnp.sqrt(sum(jnp.sum(jnp.square(jnp.asarray(x, jnp.float32))) for x in leaves))
+
+
+def error_feedback_sparsifier(select_mask, state_cls, error_feedback: bool):
+    """An optax transform that sends ``a * select_mask(a)`` per tensor, with error feedback.
+
+    ``a = g + e`` (the update plus the residual ``e`` kept from earlier rounds when
+    ``error_feedback``), ``sent = where(mask, a, 0)``, ``e' = a - sent``; so ``sent + e'`` equals
+    ``g + e`` exactly. ``state_cls`` is a NamedTuple with one field ``residual``. Shared by
+    top-k sparsification and Dual Gradient Pruning, which differ only in the mask.
+    """
+    import optax
+
+    def init_fn(params):
+        return state_cls(residual=jax.tree.map(jnp.zeros_like, params))
+
+    def update_fn(updates, state, params=None):
+        del params
+        acc = (
+            jax.tree.map(lambda g, e: g + e.astype(g.dtype), updates, state.residual)
+            if error_feedback
+            else updates
+        )
+        sent = jax.tree.map(lambda a: jnp.where(select_mask(a), a, jnp.zeros_like(a)), acc)
+        if error_feedback:
+            residual = jax.tree.map(
+                lambda a, s, e: (a - s).astype(e.dtype), acc, sent, state.residual
+            )
+        else:
+            residual = state.residual
+        return sent, state_cls(residual=residual)
+
+    return optax.GradientTransformation(init_fn, update_fn)

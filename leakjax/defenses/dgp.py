@@ -19,11 +19,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import optax
 
-from leakjax.defenses._common import band_mask, check_fraction, check_method, is_traced
+from leakjax.defenses._common import (
+    band_mask,
+    check_fraction,
+    check_method,
+    error_feedback_sparsifier,
+    is_traced,
+)
 
 DEFAULT_TOP_FRACTION = 0.05
 DEFAULT_BOTTOM_FRACTION = 0.8
@@ -64,28 +68,8 @@ def dual_gradient_pruning(
             ">= 1, expected their sum < 1 (the sent band would be empty)"
         )
 
-    def init_fn(params):
-        return DualGradientPruningState(residual=jax.tree.map(jnp.zeros_like, params))
-
-    def update_fn(updates, state, params=None):
-        del params
-        acc = (
-            jax.tree.map(lambda g, e: g + e.astype(g.dtype), updates, state.residual)
-            if error_feedback
-            else updates
-        )
-
-        def select(a):
-            m = band_mask(a, bottom_fraction, top_fraction, method)
-            return jnp.where(m, a, jnp.zeros_like(a))
-
-        sent = jax.tree.map(select, acc)
-        if error_feedback:
-            residual = jax.tree.map(
-                lambda a, s, e: (a - s).astype(e.dtype), acc, sent, state.residual
-            )
-        else:
-            residual = state.residual
-        return sent, DualGradientPruningState(residual=residual)
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return error_feedback_sparsifier(
+        lambda a: band_mask(a, bottom_fraction, top_fraction, method),
+        DualGradientPruningState,
+        error_feedback,
+    )

@@ -22,6 +22,7 @@ import optax
 from leakjax.defenses._common import (
     check_fraction,
     check_method,
+    error_feedback_sparsifier,
     keep_above_mask,
     magnitude_ranks,
 )
@@ -94,31 +95,9 @@ def topk_sparsify(
     )
     check_method("topk_sparsify", method)
 
-    def init_fn(params):
-        return TopkSparsifyState(residual=jax.tree.map(jnp.zeros_like, params))
+    def select_mask(a):
+        if method == "percentile":
+            return keep_above_mask(a, 1.0 - keep_fraction, method)
+        return magnitude_ranks(a) >= a.size - num_kept(keep_fraction, a.size)
 
-    def update_fn(updates, state, params=None):
-        del params
-        acc = (
-            jax.tree.map(lambda g, e: g + e.astype(g.dtype), updates, state.residual)
-            if error_feedback
-            else updates
-        )
-
-        def select(a):
-            if method == "percentile":
-                m = keep_above_mask(a, 1.0 - keep_fraction, method)
-            else:
-                m = magnitude_ranks(a) >= a.size - num_kept(keep_fraction, a.size)
-            return jnp.where(m, a, jnp.zeros_like(a))
-
-        sent = jax.tree.map(select, acc)
-        if error_feedback:
-            residual = jax.tree.map(
-                lambda a, s, e: (a - s).astype(e.dtype), acc, sent, state.residual
-            )
-        else:
-            residual = state.residual
-        return sent, TopkSparsifyState(residual=residual)
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return error_feedback_sparsifier(select_mask, TopkSparsifyState, error_feedback)

@@ -27,18 +27,63 @@ def add_train_generator_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
-def cmd_train_generator(args) -> int:
-    import jax
+def train_public_generator(
+    dataset: str,
+    *,
+    seed: int = 0,
+    steps: int = 1500,
+    batch_size: int = 32,
+    latent_dim: int = 32,
+    width: int = 16,
+    final_upsample: int = 2,
+    loss: str = "dcgan",
+    conditional: bool = True,
+    callback=None,
+):
+    """Train a DCGAN generator on the **public** split of an embedded dataset.
 
-    from leakjax.data import EMBEDDED, load_embedded
-    from leakjax.generative import save_generator, train_generator
+    The split and a hash of its indices are recorded in the generator's ``trained_on``
+    metadata, so every result that uses the checkpoint can say which images it saw.
+    Returns ``(generator, history, public_dataset)``.
+    """
+    import hashlib
+
+    import jax
+    import numpy as np
+
+    from leakjax.data import load_embedded
+    from leakjax.generative import train_generator
+
+    ds = load_embedded(dataset, split="public")
+    sha = hashlib.sha256(np.asarray(ds.indices, np.int64).tobytes()).hexdigest()[:16]
+    gen, hist = train_generator(
+        jax.random.key(seed),
+        ds.images,
+        ds.labels,
+        steps=steps,
+        batch_size=batch_size,
+        latent_dim=latent_dim,
+        width=width,
+        num_classes=ds.spec.num_classes,
+        conditional=conditional,
+        final_upsample=final_upsample,
+        loss=loss,
+        log_every=min(50, steps),
+        callback=callback,
+        trained_on=dict(dataset=dataset, split="public", indices_sha=sha),
+    )
+    return gen, hist, ds
+
+
+def cmd_train_generator(args) -> int:
+    from leakjax.data import EMBEDDED
+    from leakjax.generative import save_generator
 
     if args.dataset not in EMBEDDED:
         raise ValueError(f"--dataset={args.dataset!r}: expected one of {EMBEDDED}")
     for name in ("steps", "batch_size", "latent_dim", "width", "final_upsample"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')}={getattr(args, name)}: expected >= 1")
-    ds = load_embedded(args.dataset, split="public")
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -52,21 +97,17 @@ def cmd_train_generator(args) -> int:
                 critic=f"{metrics['critic_loss']:.3f}", gen=f"{metrics['gen_loss']:.3f}"
             )
 
-    gen, hist = train_generator(
-        jax.random.key(args.seed),
-        ds.images,
-        ds.labels,
+    gen, hist, ds = train_public_generator(
+        args.dataset,
+        seed=args.seed,
         steps=args.steps,
         batch_size=args.batch_size,
         latent_dim=args.latent_dim,
         width=args.width,
-        num_classes=ds.spec.num_classes,
-        conditional=not args.unconditional,
         final_upsample=args.final_upsample,
         loss=args.loss,
-        log_every=min(50, args.steps),
+        conditional=not args.unconditional,
         callback=callback,
-        trained_on=dict(dataset=args.dataset, split="public"),
     )
     if bar is not None:
         bar.close()

@@ -127,3 +127,16 @@ def test_run_batch_compiles_once_per_attack(tiny_lenet, tiny_spec, tiny_obs):
     for _ in range(3):
         attacks.run_batch(att, keys, tiny_obs, obs_axis=None, steps=1, strategy="map")
     assert _compiled_program.cache_info().misses == before + 1
+
+
+def test_run_restart_strategies_agree(tiny_lenet, tiny_spec, tiny_obs):
+    # one step, so the restarts' losses are far apart and the best one is well defined
+    att = attacks.idlg(tiny_lenet, spec=tiny_spec)
+    key = jax.random.key(7)
+    by_map = attacks.run(att, key, tiny_obs, steps=1, restarts=3, restart_strategy="map")
+    by_vmap = attacks.run(att, key, tiny_obs, steps=1, restarts=3, restart_strategy="vmap")
+    assert int(by_map.restart) == int(by_vmap.restart)
+    np.testing.assert_allclose(by_map.loss_trace, by_vmap.loss_trace, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(by_map.inputs, by_vmap.inputs, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="restart_strategy='pmap'"):
+        attacks.run(att, key, tiny_obs, steps=3, restarts=2, restart_strategy="pmap")

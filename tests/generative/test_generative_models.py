@@ -163,7 +163,11 @@ def test_cli_generator_errors_name_the_problem(tmp_path, tiny_lenet):
     with pytest.raises(ValueError, match=r"\(16, 16, 1\).*\(8, 8, 1\)"):
         load_attack_generator(path, tiny_lenet, "ggl")
     g8 = dcgan_generator(
-        jax.random.key(0), image_shape=(8, 8, 1), latent_dim=4, width=2, num_classes=3,
+        jax.random.key(0),
+        image_shape=(8, 8, 1),
+        latent_dim=4,
+        width=2,
+        num_classes=3,
         conditional=True,
     )
     save_generator(path, g8)
