@@ -22,7 +22,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from leakjax.generative import save_generator
 from leakjax.generative.cli_commands import train_public_generator
@@ -78,12 +77,6 @@ def main(argv=None):
     out = args.out or os.path.join(RESULTS, f"ggl_generator_{tag}.msgpack")
 
     conditional = not args.unconditional
-    bar = tqdm(total=args.steps, desc=f"train generator ({args.loss})", unit="step")
-
-    def callback(step, metrics):
-        bar.update(step - bar.n)
-        bar.set_postfix(critic=f"{metrics['critic_loss']:.3f}", gen=f"{metrics['gen_loss']:.3f}")
-
     t0 = time.perf_counter()
     gen, hist, ds = train_public_generator(
         args.dataset,
@@ -95,10 +88,8 @@ def main(argv=None):
         final_upsample=args.final_upsample,
         loss=args.loss,
         conditional=conditional,
-        callback=callback,
     )
     wall = time.perf_counter() - t0
-    bar.close()
     save_generator(out, gen)
     real = [ds.images[np.flatnonzero(ds.labels == c)[0]] for c in range(ds.spec.num_classes)]
     png = out.replace(".msgpack", "_samples.png")

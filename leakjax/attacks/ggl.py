@@ -77,6 +77,18 @@ def _check_positive(fn, **kw):
             raise ValueError(f"{fn}: {name}={v!r}, expected a positive number")
 
 
+def check_latent_options(fn, *, bound, distance, labels, label_rule):
+    """Validate the options GGL and GIAS share (latent bound, distance, label source and rule)."""
+    if bound not in BOUNDS:
+        raise ValueError(f"{fn}: bound={bound!r}, expected one of {BOUNDS}")
+    if distance not in DISTANCES:
+        raise ValueError(f"{fn}: distance={distance!r}, expected one of {sorted(DISTANCES)}")
+    if labels not in ("infer", "given"):
+        raise ValueError(f"{fn}: labels={labels!r}, expected 'infer' or 'given'")
+    if label_rule not in LABEL_RULES:
+        raise ValueError(f"{fn}: label_rule={label_rule!r}, expected one of {sorted(LABEL_RULES)}")
+
+
 def _check_int(fn, minimum=1, **kw):
     for name, v in kw.items():
         if v is None:
@@ -235,14 +247,7 @@ def ggl(
             f"{fn}: strategy={strategy!r}, expected one of {GGL_STRATEGIES} or an evosax "
             "algorithm class"
         )
-    if bound not in BOUNDS:
-        raise ValueError(f"{fn}: bound={bound!r}, expected one of {BOUNDS}")
-    if distance not in DISTANCES:
-        raise ValueError(f"{fn}: distance={distance!r}, expected one of {sorted(DISTANCES)}")
-    if labels not in ("infer", "given"):
-        raise ValueError(f"{fn}: labels={labels!r}, expected 'infer' or 'given'")
-    if label_rule not in LABEL_RULES:
-        raise ValueError(f"{fn}: label_rule={label_rule!r}, expected one of {sorted(LABEL_RULES)}")
+    check_latent_options(fn, bound=bound, distance=distance, labels=labels, label_rule=label_rule)
     _check_int(fn, population_size=population_size, num_generations=num_generations)
     _check_int(fn, 0, noise_samples=noise_samples)
     _check_int(fn, bo_init_points=bo_init_points, bo_buffer=bo_buffer, bo_candidates=bo_candidates)

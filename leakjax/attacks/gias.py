@@ -32,8 +32,8 @@ import jax.numpy as jnp
 import optax
 
 from leakjax.attacks.base import Attack
-from leakjax.attacks.ggl import BOUNDS, latent_kl
-from leakjax.attacks.labels import LABEL_RULES, infer_labels
+from leakjax.attacks.ggl import check_latent_options, latent_kl
+from leakjax.attacks.labels import infer_labels
 from leakjax.attacks.objectives import DISTANCES
 from leakjax.fl.client import client_gradient
 from leakjax.generative.models import Generator, check_generator_fits
@@ -94,14 +94,7 @@ def gias(
     check_generator_fits(generator, model.input_shape, what=f"{fn}: generator")
     if isinstance(latent_steps, bool) or not isinstance(latent_steps, int) or latent_steps < 0:
         raise ValueError(f"{fn}: latent_steps={latent_steps!r}, expected an integer >= 0")
-    if bound not in BOUNDS:
-        raise ValueError(f"{fn}: bound={bound!r}, expected one of {BOUNDS}")
-    if distance not in DISTANCES:
-        raise ValueError(f"{fn}: distance={distance!r}, expected one of {sorted(DISTANCES)}")
-    if labels not in ("infer", "given"):
-        raise ValueError(f"{fn}: labels={labels!r}, expected 'infer' or 'given'")
-    if label_rule not in LABEL_RULES:
-        raise ValueError(f"{fn}: label_rule={label_rule!r}, expected one of {sorted(LABEL_RULES)}")
+    check_latent_options(fn, bound=bound, distance=distance, labels=labels, label_rule=label_rule)
     for name, v in dict(
         latent_learning_rate=latent_learning_rate, param_learning_rate=param_learning_rate
     ).items():

@@ -38,12 +38,13 @@ def train_public_generator(
     final_upsample: int = 2,
     loss: str = "dcgan",
     conditional: bool = True,
-    callback=None,
+    progress: bool = True,
 ):
     """Train a DCGAN generator on the **public** split of an embedded dataset.
 
     The split and a hash of its indices are recorded in the generator's ``trained_on``
     metadata, so every result that uses the checkpoint can say which images it saw.
+    ``progress`` shows a tqdm bar (on stderr) with the critic and generator losses.
     Returns ``(generator, history, public_dataset)``.
     """
     import hashlib
@@ -55,6 +56,19 @@ def train_public_generator(
     from leakjax.generative import train_generator
 
     ds = load_embedded(dataset, split="public")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc=f"train generator ({loss})", unit="step", file=sys.stderr)
+
+    def callback(step, metrics):
+        if bar is not None:
+            bar.update(step - bar.n)
+            bar.set_postfix(
+                critic=f"{metrics['critic_loss']:.3f}", gen=f"{metrics['gen_loss']:.3f}"
+            )
+
     sha = hashlib.sha256(np.asarray(ds.indices, np.int64).tobytes()).hexdigest()[:16]
     gen, hist = train_generator(
         jax.random.key(seed),
@@ -72,6 +86,8 @@ def train_public_generator(
         callback=callback,
         trained_on=dict(dataset=dataset, split="public", indices_sha=sha),
     )
+    if bar is not None:
+        bar.close()
     return gen, hist, ds
 
 
@@ -84,19 +100,6 @@ def cmd_train_generator(args) -> int:
     for name in ("steps", "batch_size", "latent_dim", "width", "final_upsample"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')}={getattr(args, name)}: expected >= 1")
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=args.steps, desc="train generator", unit="step", file=sys.stderr)
-
-    def callback(step, metrics):
-        if bar is not None:
-            bar.update(step - bar.n)
-            bar.set_postfix(
-                critic=f"{metrics['critic_loss']:.3f}", gen=f"{metrics['gen_loss']:.3f}"
-            )
-
     gen, hist, ds = train_public_generator(
         args.dataset,
         seed=args.seed,
@@ -107,10 +110,8 @@ def cmd_train_generator(args) -> int:
         final_upsample=args.final_upsample,
         loss=args.loss,
         conditional=not args.unconditional,
-        callback=callback,
+        progress=not args.quiet,
     )
-    if bar is not None:
-        bar.close()
     save_generator(args.out, gen)
     with open(os.path.splitext(args.out)[0] + "_history.json", "w") as f:
         json.dump(hist, f)

@@ -53,3 +53,25 @@ def attach_bn_statistics(
         return captured
 
     return model.replace(extra={**model.extra, "bn_stats_fn": bn_stats_fn})
+
+
+def build_bn_model(
+    key, module: nn.Module, shape, num_classes: int, bn_mode: str, name: str
+) -> Model:
+    """Initialise a Linen classifier with BatchNorm (``train`` kwarg, ``classifier`` head) and
+    wrap it as a :class:`Model` with ``bn_stats_fn`` attached (shared by the ConvNet and ResNets).
+    """
+    from leakjax.models.adapters import from_linen
+
+    variables = module.init(key, jnp.zeros((1, *shape), jnp.float32))
+    model = from_linen(
+        module,
+        variables,
+        input_shape=shape,
+        num_classes=num_classes,
+        classifier_path=("classifier", "kernel"),
+        bn_mode=bn_mode,
+        train_kwarg="train",
+        name=name,
+    )
+    return attach_bn_statistics(model, module, variables, train_kwarg="train")

@@ -16,10 +16,8 @@ statistics (GradInversion's setting); running-statistics updates are dropped in 
 from __future__ import annotations
 
 import flax.linen as nn
-import jax.numpy as jnp
 
-from leakjax.models.adapters import from_linen
-from leakjax.models.bn import attach_bn_statistics, check_bn_mode
+from leakjax.models.bn import build_bn_model, check_bn_mode
 from leakjax.types import Model, PRNGKey
 
 
@@ -74,15 +72,4 @@ def convnet(
         raise ValueError(f"convnet: num_classes={num_classes!r}, expected >= 1")
     check_bn_mode("convnet", bn_mode)
     module = ConvNet(width=width, num_classes=num_classes)
-    variables = module.init(key, jnp.zeros((1, *shape), jnp.float32))
-    model = from_linen(
-        module,
-        variables,
-        input_shape=shape,
-        num_classes=num_classes,
-        classifier_path=("classifier", "kernel"),
-        bn_mode=bn_mode,
-        train_kwarg="train",
-        name=f"convnet{width}",
-    )
-    return attach_bn_statistics(model, module, variables, train_kwarg="train")
+    return build_bn_model(key, module, shape, num_classes, bn_mode, f"convnet{width}")

@@ -22,8 +22,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from leakjax.models.adapters import from_linen
-from leakjax.models.bn import attach_bn_statistics, check_bn_mode
+from leakjax.models.bn import build_bn_model, check_bn_mode
 from leakjax.types import Model, PRNGKey
 
 
@@ -74,21 +73,6 @@ class CifarResNet(nn.Module):
         return nn.Dense(self.num_classes, name="classifier")(x)
 
 
-def _build(key, module, shape, num_classes, bn_mode, name) -> Model:
-    variables = module.init(key, jnp.zeros((1, *shape), jnp.float32))
-    model = from_linen(
-        module,
-        variables,
-        input_shape=shape,
-        num_classes=num_classes,
-        classifier_path=("classifier", "kernel"),
-        bn_mode=bn_mode,
-        train_kwarg="train",
-        name=name,
-    )
-    return attach_bn_statistics(model, module, variables, train_kwarg="train")
-
-
 def _check(fn, input_shape, num_classes, width, bn_mode):
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1:
@@ -124,7 +108,7 @@ def resnet20(
         stem_features=16 * width,
         num_classes=num_classes,
     )
-    return _build(key, module, shape, num_classes, bn_mode, f"resnet{depth}-{width}")
+    return build_bn_model(key, module, shape, num_classes, bn_mode, f"resnet{depth}-{width}")
 
 
 def resnet18(
@@ -143,6 +127,6 @@ def resnet18(
         stem_features=64 * width,
         num_classes=num_classes,
     )
-    return _build(
+    return build_bn_model(
         key, module, shape, num_classes, bn_mode, "resnet18" if width == 1 else f"resnet18-{width}"
     )
