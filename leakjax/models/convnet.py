@@ -18,11 +18,18 @@ from __future__ import annotations
 import flax.linen as nn
 
 from leakjax.models.bn import build_bn_model, check_bn_mode
+from leakjax.models.canonical_conv import canonical_conv_general_dilated
 from leakjax.types import Model, PRNGKey
 
 
 def conv_bn_relu(x, features: int, train: bool, name: str):
-    x = nn.Conv(features, (3, 3), padding=((1, 1), (1, 1)), name=f"conv{name}")(x)
+    x = nn.Conv(
+        features,
+        (3, 3),
+        padding=((1, 1), (1, 1)),
+        conv_general_dilated=canonical_conv_general_dilated,
+        name=f"conv{name}",
+    )(x)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=f"bn{name}")(x)
     return nn.relu(x)
 

@@ -17,17 +17,23 @@ label rules rely on.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from leakjax.models.bn import build_bn_model, check_bn_mode
+from leakjax.models.canonical_conv import canonical_conv_general_dilated
 from leakjax.types import Model, PRNGKey
 
 
 def _bn(train: bool, name: str):
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
+
+
+# stride-1 convolutions whose derivatives stay fast inside XLA:CPU loops (canonical_conv.py)
+Conv = functools.partial(nn.Conv, conv_general_dilated=canonical_conv_general_dilated)
 
 
 class BasicBlock(nn.Module):
@@ -37,16 +43,14 @@ class BasicBlock(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         s = (self.stride, self.stride)
-        y = nn.Conv(
-            self.features, (3, 3), s, padding=((1, 1), (1, 1)), use_bias=False, name="conv1"
-        )(x)
-        y = nn.relu(_bn(train, "bn1")(y))
-        y = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, name="conv2")(
-            y
+        y = Conv(self.features, (3, 3), s, padding=((1, 1), (1, 1)), use_bias=False, name="conv1")(
+            x
         )
+        y = nn.relu(_bn(train, "bn1")(y))
+        y = Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, name="conv2")(y)
         y = _bn(train, "bn2")(y)
         if self.stride != 1 or x.shape[-1] != self.features:
-            x = nn.Conv(self.features, (1, 1), s, use_bias=False, name="shortcut_conv")(x)
+            x = Conv(self.features, (1, 1), s, use_bias=False, name="shortcut_conv")(x)
             x = _bn(train, "shortcut_bn")(x)
         return nn.relu(x + y)
 
@@ -61,7 +65,7 @@ class CifarResNet(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        x = nn.Conv(
+        x = Conv(
             self.stem_features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, name="stem_conv"
         )(x)
         x = nn.relu(_bn(train, "stem_bn")(x))
