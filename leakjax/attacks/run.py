@@ -1,4 +1,4 @@
-"""The attack driver: ``lax.scan`` over steps, restarts as a vmapped axis, status per run.
+"""The attack driver: ``lax.scan`` over steps, restarts as a batch axis, status per run.
 
 * :func:`run` runs one attack on one observation (restarts as a batch axis, the best chosen by
   matching loss, never by ground truth). It is pure and jittable (``steps``, ``restarts`` and

@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 METHODS = ("rank", "percentile")
 
@@ -167,7 +168,6 @@ def error_feedback_sparsifier(select_mask, state_cls, error_feedback: bool):
     ``g + e`` exactly. ``state_cls`` is a NamedTuple with one field ``residual``. Shared by
     top-k sparsification and Dual Gradient Pruning, which differ only in the mask.
     """
-    import optax
 
     def init_fn(params):
         return state_cls(residual=jax.tree.map(jnp.zeros_like, params))
