@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
@@ -76,6 +77,16 @@ def add_attack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", default="cma_es", help="ggl: cma_es, sep_cma_es, snes, ...")
     p.add_argument("--population-size", type=_positive_int("--population-size"), default=32)
     p.add_argument("--adaptive", default=None, help="ggl: simulate this defense (clip, prune...)")
+    p.add_argument(
+        "--local-epochs",
+        type=_positive_int("--local-epochs"),
+        default=None,
+        help="FedAvg threat model: the client trains this many local SGD steps on its image and "
+        "shares the weight delta (ig only; default: it shares one gradient)",
+    )
+    p.add_argument("--local-lr", type=float, default=1e-4, help="FedAvg client learning rate")
+    p.add_argument("--local-momentum", type=float, default=0.0, help="FedAvg client momentum")
+    p.add_argument("--tv", type=float, default=None, help="ig/gradinversion: TV weight")
 
 
 def load_data(args):
@@ -131,6 +142,8 @@ def build_attack(name: str, model, spec, args):
         kwargs["max_steps"] = args.steps or ATTACK_DEFAULT_STEPS.get(name, 300)
         if args.labels_known:
             kwargs["labels"] = "given"
+        if getattr(args, "tv", None) is not None:
+            kwargs["tv_weight"] = args.tv
     if name in ("ggl", "gias"):
         from leakjax.generative.cli_commands import load_attack_generator
 
@@ -144,6 +157,31 @@ def build_attack(name: str, model, spec, args):
                 defense_simulation=args.adaptive,
             )
     return attacks.ATTACKS[name](model, **kwargs)
+
+
+def local_recipe(args):
+    """The client's FedAvg recipe from ``--local-*`` (``None``: the client shares a gradient)."""
+    epochs = getattr(args, "local_epochs", None)
+    if epochs is None:
+        return None
+    from leakjax import fl
+
+    if args.attack != "ig":
+        raise SystemExit(
+            f"--local-epochs={epochs} with --attack={args.attack!r}: only 'ig' attacks a "
+            "multi-step weight update; drop --local-epochs or use --attack ig"
+        )
+    if not args.labels_known:
+        raise SystemExit(
+            f"--local-epochs={epochs}: the multi-step attack needs the labels; add --labels-known"
+        )
+    for name in ("local_lr", "local_momentum"):
+        v = getattr(args, name)
+        if not v >= 0:
+            raise SystemExit(f"--{name.replace('_', '-')}={v!r}: expected a float >= 0")
+    return fl.LocalRecipe(
+        epochs=epochs, batch_size=1, lr=args.local_lr, momentum=args.local_momentum
+    )
 
 
 def run_attack_experiment(args, *, progress=None) -> tuple[list[dict], dict]:
@@ -163,6 +201,7 @@ def run_attack_experiment(args, *, progress=None) -> tuple[list[dict], dict]:
             "expected more classes than the largest label"
         )
     spec = attack_spec(args.attack, ds)
+    recipe = local_recipe(args)
     images = jnp.asarray(ds.images[idx])
     labels = jnp.asarray(ds.labels[idx])
     defense_desc, wire = "", None
@@ -185,7 +224,8 @@ def run_attack_experiment(args, *, progress=None) -> tuple[list[dict], dict]:
                 from leakjax.defenses import parse_defense
 
                 defense, defense_desc = parse_defense(args.defense, k_obs)
-            obs = fl.observe(
+            observe = fl.observe if recipe is None else partial(fl.observe_update, recipe=recipe)
+            obs = observe(
                 k_obs,
                 model,
                 images[j : j + 1],
@@ -251,6 +291,7 @@ def run_attack_experiment(args, *, progress=None) -> tuple[list[dict], dict]:
                 matching_loss=float(out.loss[r]),
                 seconds=float(seconds[r]),
                 defense=defense_desc,
+                local_epochs=None if recipe is None else recipe.epochs,
                 upload_bits=None if bits is None else bits[r],
             )
         )

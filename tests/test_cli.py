@@ -128,3 +128,19 @@ def test_train_generator_then_ggl_attack(tmp_path, capsys):
     bad = ["attack", "--attack", "ggl", "--data", "photos", "--out", str(tmp_path / "o2")]
     assert main(bad + common) == 2
     assert "generates images of shape (28, 28, 1)" in capsys.readouterr().err
+
+
+def test_ig_on_a_fedavg_update_from_the_cli(tmp_path):
+    out = tmp_path / "fedavg"
+    common = ["attack", "--attack", "ig", "--data", "digits", "--num-images", "1"]
+    common += ["--steps", "3", "--out", str(out), "--quiet", "--local-epochs", "3"]
+    rc = main([*common, "--labels-known", "--local-lr", "0.01", "--tv", "1e-4"])
+    assert rc == 0
+    records = json.loads((out / "results.json").read_text())
+    assert records[0]["local_epochs"] == 3
+    assert records[0]["status"] in ("max_steps", "converged")
+    assert np.isfinite(records[0]["psnr"])
+    with pytest.raises(SystemExit, match="--local-epochs=3: the multi-step attack needs"):
+        main(common)
+    with pytest.raises(SystemExit, match="--attack='idlg'"):
+        main([*common[:2], "idlg", *common[3:], "--labels-known"])
