@@ -1,12 +1,16 @@
 """Inverting Gradients vs DLG on Geiping's untrained ConvNet, 8 embedded photos, B = 1 (issue 4).
 
-Setting: ``leakjax.models.convnet`` (width 32, 11 classes, Flax default init, BatchNorm in eval
-mode with the initial running statistics), the embedded "photos" (32x32 RGB, one photo of each
+Setting: ``leakjax.models.convnet`` (width 32, 11 classes, ``--init torch`` = PyTorch's default
+init as the reference's untrained ConvNet, or ``flax``; BatchNorm in eval mode with the initial
+running statistics), the embedded "photos" (32x32 RGB, one photo of each
 of the first 8 classes) in their normalized space (``load_embedded('photos').spec``), one image
 per gradient (B = 1), labels known (IG) or optimized (DLG). IG: signed Adam lr 0.1, multistep
 decay at 3/8, 5/8, 7/8 of ``--ig-steps``, TV ``--tv`` (1e-4: the reference CLI), boxed, N(0, 1)
-init, 1 restart. DLG: torch-style L-BFGS (lr 1, 20 evaluations per step), ``--dlg-steps`` steps,
+init, ``--restarts`` restarts (the one with the lowest cosine cost is kept). DLG: torch-style L-BFGS (lr 1, 20 evaluations per step), ``--dlg-steps`` steps,
 image and label logits from N(0, 1), no box. PSNR/SSIM in [0, 1] space after clipping.
+
+Both attacks run through the library's driver (``leakjax.attacks.run``, jitted: ``lax.scan`` over
+steps, ``lax.map`` over restarts on CPU).
 
 Writes benchmarks/results/ig_fidelity.json (resumable: finished (attack, image) pairs are kept)
 and ig_fidelity.png.
@@ -19,6 +23,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -28,9 +33,9 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _ig_common import machine_info, pick_photos, run_chunked, save_json  # noqa: E402
+from _ig_common import machine_info, pick_photos, save_json  # noqa: E402
 
-from leakjax.attacks import dlg, inverting_gradients  # noqa: E402
+from leakjax.attacks import dlg, inverting_gradients, run  # noqa: E402
 from leakjax.data import load_embedded  # noqa: E402
 from leakjax.fl import observe  # noqa: E402
 from leakjax.metrics import psnr, ssim  # noqa: E402
@@ -46,6 +51,8 @@ def main():
     ap.add_argument("--dlg-steps", type=int, default=15)
     ap.add_argument("--tv", type=float, default=1e-4)
     ap.add_argument("--attacks", default="ig,dlg")
+    ap.add_argument("--init", default="torch", choices=("torch", "flax"))
+    ap.add_argument("--restarts", type=int, default=1, help="IG restarts")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.smoke:
@@ -57,7 +64,9 @@ def main():
     )
     data = load_embedded("photos")
     spec = data.spec
-    model = convnet(jax.random.key(0), width=args.width, num_classes=spec.num_classes)
+    model = convnet(
+        jax.random.key(0), width=args.width, num_classes=spec.num_classes, init=args.init
+    )
     idx = pick_photos(data, args.images)
     record = dict(setting=vars(args), machine=machine_info(), runs=[])
     if os.path.exists(out) and not args.smoke:
@@ -66,6 +75,7 @@ def main():
         if old.get("setting") == record["setting"]:
             record["runs"] = old["runs"]
     done = {(r["attack"], r["index"]) for r in record["runs"]}
+    programs = {}
     attacks = {
         "ig": inverting_gradients(
             model, spec=spec, tv_weight=args.tv, max_steps=args.ig_steps, labels="given"
@@ -80,17 +90,20 @@ def main():
             lab = data.labels[i : i + 1]
             obs = observe(jax.random.key(1), model, img, lab, spec=spec, reveal_labels=True)
             if attack_name == "ig":
-                att = attacks["ig"]
-                steps, chunk = args.ig_steps, 5
+                steps, restarts = args.ig_steps, args.restarts
             else:
-                att = attacks["dlg"]
-                steps, chunk = args.dlg_steps, 1
+                steps, restarts = args.dlg_steps, 1
                 obs = obs.without_labels()
+            if attack_name not in programs:
+                programs[attack_name] = jax.jit(
+                    functools.partial(run, attacks[attack_name], steps=steps, restarts=restarts)
+                )
             t0 = time.time()
-            x01, labels, loss, trace, status = run_chunked(
-                att, jax.random.key(100 + int(i)), obs, steps=steps, chunk=chunk
-            )
+            res = programs[attack_name](jax.random.key(100 + int(i)), obs)
+            jax.block_until_ready(res.inputs)
             wall = time.time() - t0
+            x01, labels, loss = res.inputs, res.labels, float(res.loss)
+            status, trace = int(res.status), np.asarray(res.loss_trace).reshape(-1)
             p = float(psnr(x01, img)[0])
             s = float(ssim(x01, img)[0])
             r = dict(
@@ -102,6 +115,8 @@ def main():
                 loss=loss,
                 label_ok=bool(int(labels[0]) == int(lab[0])),
                 steps=steps,
+                restarts=restarts,
+                restart_kept=int(res.restart),
                 wall_s=wall,
                 status=int(status),
                 trace=[float(v) for v in trace[:: max(1, len(trace) // 50)]],

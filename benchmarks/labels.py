@@ -47,10 +47,12 @@ def main():
     spec = data.spec
     nc = 100
     models_ = {
-        "convnet16": convnet(jax.random.key(0), width=4 if args.smoke else 16, num_classes=nc),
+        "convnet16": convnet(
+            jax.random.key(0), width=4 if args.smoke else 16, num_classes=nc, init="flax"
+        ),
     }
     if not args.smoke:
-        models_["resnet20"] = resnet20(jax.random.key(0), width=1, num_classes=nc)
+        models_["resnet20"] = resnet20(jax.random.key(0), width=1, num_classes=nc, init="flax")
     rng = np.random.default_rng(0)
     rows = []
     t0 = time.time()

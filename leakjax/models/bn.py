@@ -56,14 +56,32 @@ def attach_bn_statistics(
 
 
 def build_bn_model(
-    key, module: nn.Module, shape, num_classes: int, bn_mode: str, name: str
+    key,
+    module: nn.Module,
+    shape,
+    num_classes: int,
+    bn_mode: str,
+    name: str,
+    *,
+    init: str = "torch",
+    conv_rule: str = "default",
 ) -> Model:
     """Initialise a Linen classifier with BatchNorm (``train`` kwarg, ``classifier`` head) and
     wrap it as a :class:`Model` with ``bn_stats_fn`` attached (shared by the ConvNet and ResNets).
-    """
-    from leakjax.models.adapters import from_linen
 
+    ``init="torch"`` redraws the weights with PyTorch's rules (:func:`leakjax.models.init.
+    torch_init` with ``conv_rule``); ``"flax"`` keeps Flax's defaults.
+    """
+    import jax
+
+    from leakjax.models.adapters import from_linen
+    from leakjax.models.init import check_init, torch_init
+
+    check_init(name, init)
     variables = module.init(key, jnp.zeros((1, *shape), jnp.float32))
+    if init == "torch":
+        params = torch_init(variables["params"], jax.random.fold_in(key, 1), conv_rule=conv_rule)
+        variables = {**variables, "params": params}
     model = from_linen(
         module,
         variables,

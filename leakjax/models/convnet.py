@@ -60,8 +60,9 @@ def convnet(
     num_classes: int = 10,
     width: int = 64,
     bn_mode: str = "eval",
+    init: str = "torch",
 ) -> Model:
-    """Geiping's ConvNet as a :class:`Model` (Flax default init, zero-mean unit-var BN stats).
+    """Geiping's ConvNet as a :class:`Model` (zero-mean unit-variance BN running statistics).
 
     Args:
       key: PRNG key for the initialization.
@@ -69,6 +70,9 @@ def convnet(
       num_classes: number of classes.
       width: the width multiplier ``w`` (64 = "ConvNet64").
       bn_mode: ``"eval"`` (running statistics, IG) or ``"train"`` (batch statistics).
+      init: ``"torch"`` (PyTorch's ``nn.Conv2d``/``nn.Linear`` defaults, as the reference's
+        untrained ConvNet; :mod:`leakjax.models.init`) or ``"flax"`` (Flax's LeCun-normal
+        kernels and zero biases).
     """
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or shape[0] < 9 or shape[1] < 9:
@@ -79,4 +83,4 @@ def convnet(
         raise ValueError(f"convnet: num_classes={num_classes!r}, expected >= 1")
     check_bn_mode("convnet", bn_mode)
     module = ConvNet(width=width, num_classes=num_classes)
-    return build_bn_model(key, module, shape, num_classes, bn_mode, f"convnet{width}")
+    return build_bn_model(key, module, shape, num_classes, bn_mode, f"convnet{width}", init=init)

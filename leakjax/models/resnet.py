@@ -97,10 +97,13 @@ def resnet20(
     depth: int = 20,
     width: int = 1,
     bn_mode: str = "eval",
+    init: str = "torch",
 ) -> Model:
     """CIFAR ResNet of depth ``6n + 2`` (20, 32, 44, 56, 110) with width multiplier ``width``.
 
     ``width=4`` gives Geiping et al.'s "ResNet-20-4"; ``depth=32, width=10`` "ResNet32-10".
+    ``init="torch"``: torchvision's ResNet init (convolutions ``kaiming_normal_`` fan-out,
+    classifier ``nn.Linear``'s default); ``"flax"``: Flax's defaults.
     """
     shape = _check("resnet20", input_shape, num_classes, width, bn_mode)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
@@ -112,7 +115,16 @@ def resnet20(
         stem_features=16 * width,
         num_classes=num_classes,
     )
-    return build_bn_model(key, module, shape, num_classes, bn_mode, f"resnet{depth}-{width}")
+    return build_bn_model(
+        key,
+        module,
+        shape,
+        num_classes,
+        bn_mode,
+        f"resnet{depth}-{width}",
+        init=init,
+        conv_rule="kaiming_fan_out",
+    )
 
 
 def resnet18(
@@ -122,8 +134,12 @@ def resnet18(
     num_classes: int = 10,
     width: int = 1,
     bn_mode: str = "eval",
+    init: str = "torch",
 ) -> Model:
-    """ResNet-18, CIFAR variant (3x3 stem, no max pool); ``width`` scales 64-128-256-512."""
+    """ResNet-18, CIFAR variant (3x3 stem, no max pool); ``width`` scales 64-128-256-512.
+
+    ``init`` as in :func:`resnet20`.
+    """
     shape = _check("resnet18", input_shape, num_classes, width, bn_mode)
     module = CifarResNet(
         stage_sizes=(2, 2, 2, 2),
@@ -132,5 +148,12 @@ def resnet18(
         num_classes=num_classes,
     )
     return build_bn_model(
-        key, module, shape, num_classes, bn_mode, "resnet18" if width == 1 else f"resnet18-{width}"
+        key,
+        module,
+        shape,
+        num_classes,
+        bn_mode,
+        "resnet18" if width == 1 else f"resnet18-{width}",
+        init=init,
+        conv_rule="kaiming_fan_out",
     )
