@@ -89,6 +89,13 @@ def _check(fn, input_shape, num_classes, width, bn_mode):
     return shape
 
 
+def _build(key, module, shape, num_classes, bn_mode, name, init) -> Model:
+    # torchvision's ResNet init: Kaiming-normal fan-out convolutions, nn.Linear's classifier
+    return build_bn_model(
+        key, module, shape, num_classes, bn_mode, name, init=init, conv_rule="kaiming_fan_out"
+    )
+
+
 def resnet20(
     key: PRNGKey,
     *,
@@ -115,16 +122,7 @@ def resnet20(
         stem_features=16 * width,
         num_classes=num_classes,
     )
-    return build_bn_model(
-        key,
-        module,
-        shape,
-        num_classes,
-        bn_mode,
-        f"resnet{depth}-{width}",
-        init=init,
-        conv_rule="kaiming_fan_out",
-    )
+    return _build(key, module, shape, num_classes, bn_mode, f"resnet{depth}-{width}", init)
 
 
 def resnet18(
@@ -147,13 +145,5 @@ def resnet18(
         stem_features=64 * width,
         num_classes=num_classes,
     )
-    return build_bn_model(
-        key,
-        module,
-        shape,
-        num_classes,
-        bn_mode,
-        "resnet18" if width == 1 else f"resnet18-{width}",
-        init=init,
-        conv_rule="kaiming_fan_out",
-    )
+    name = "resnet18" if width == 1 else f"resnet18-{width}"
+    return _build(key, module, shape, num_classes, bn_mode, name, init)
