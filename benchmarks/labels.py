@@ -1,6 +1,6 @@
 """Batch label inference: accuracy of each rule for B = 1, 4, 8, 16, distinct and repeated labels.
 
-Setting: untrained models (Flax default init) with 100 classes: Geiping's ConvNet (width 16, BN
+Setting: untrained models (``--init``: ``torch``, the zoo's default, or ``flax``) with 100 classes: Geiping's ConvNet (width 16, BN
 eval mode) and a CIFAR ResNet-20 (width 1, BN eval mode); inputs are embedded photos (random
 draws, normalized with the photos' statistics; labels are assigned at random: the rules only see
 the gradient, so the images' true classes do not matter). "distinct": B different labels out of
@@ -9,7 +9,8 @@ Accuracy = order-free multiset overlap / B (``leakjax.metrics.label_accuracy``),
 ``--trials`` batches. iDLG is defined for B = 1 only.
 
 Usage:
-  python benchmarks/labels.py            # full (a few minutes)
+  python benchmarks/labels.py --init flax   # results/labels.json (the first table)
+  python benchmarks/labels.py --init torch --out benchmarks/results/labels_torch_init.json
   python benchmarks/labels.py --smoke
 """
 
@@ -40,6 +41,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--init", default="torch", choices=("torch", "flax"))
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
     batch_sizes = [1, 4] if args.smoke else [1, 4, 8, 16]
     trials = 2 if args.smoke else args.trials
@@ -48,11 +51,11 @@ def main():
     nc = 100
     models_ = {
         "convnet16": convnet(
-            jax.random.key(0), width=4 if args.smoke else 16, num_classes=nc, init="flax"
+            jax.random.key(0), width=4 if args.smoke else 16, num_classes=nc, init=args.init
         ),
     }
     if not args.smoke:
-        models_["resnet20"] = resnet20(jax.random.key(0), width=1, num_classes=nc, init="flax")
+        models_["resnet20"] = resnet20(jax.random.key(0), width=1, num_classes=nc, init=args.init)
     rng = np.random.default_rng(0)
     rows = []
     t0 = time.time()
@@ -88,13 +91,13 @@ def main():
                     ),
                     flush=True,
                 )
-    out = os.path.join(
+    out = args.out or os.path.join(
         os.path.dirname(__file__), "results", "labels" + ("_smoke" if args.smoke else "") + ".json"
     )
     save_json(
         out,
         dict(
-            setting=dict(trials=trials, num_classes=nc, rules=RULES),
+            setting=dict(trials=trials, num_classes=nc, rules=RULES, init=args.init),
             machine=machine_info(),
             wall_s=time.time() - t0,
             rows=rows,
