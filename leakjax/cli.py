@@ -202,6 +202,7 @@ def run_attack_experiment(args, *, progress=None) -> tuple[list[dict], dict]:
         )
     spec = attack_spec(args.attack, ds)
     recipe = local_recipe(args)
+    observe = fl.observe if recipe is None else partial(fl.observe_update, recipe=recipe)
     images = jnp.asarray(ds.images[idx])
     labels = jnp.asarray(ds.labels[idx])
     defense_desc, wire = "", None
@@ -224,7 +225,6 @@ def run_attack_experiment(args, *, progress=None) -> tuple[list[dict], dict]:
                 from leakjax.defenses import parse_defense
 
                 defense, defense_desc = parse_defense(args.defense, k_obs)
-            observe = fl.observe if recipe is None else partial(fl.observe_update, recipe=recipe)
             obs = observe(
                 k_obs,
                 model,

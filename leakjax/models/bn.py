@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from leakjax.types import Model
@@ -72,8 +73,6 @@ def build_bn_model(
     ``init="torch"`` redraws the weights with PyTorch's rules (:func:`leakjax.models.init.
     torch_init` with ``conv_rule``); ``"flax"`` keeps Flax's defaults.
     """
-    import jax
-
     from leakjax.models.adapters import from_linen
     from leakjax.models.init import check_init, torch_init
 
