@@ -8,6 +8,7 @@ gradients): objects with ``wrap(model, grad_fn) -> keyed_grad_fn(key, params, x,
 simulation for attackers: :mod:`.simulate`. Text specs: :func:`parse_defense`.
 """
 
+from leakjax.defenses import placement
 from leakjax.defenses._tier2 import Tier2Defense, Tier2ThenTier1
 from leakjax.defenses.clipping import ClipGlobalNormState, clip_global_norm
 from leakjax.defenses.comm import WIRE_FORMATS, WireFormat, dense_bits, upload_bits
@@ -111,6 +112,7 @@ __all__ = [
     "masked",
     "mixup",
     "outpost",
+    "placement",
     "parse_defense",
     "prune_by_magnitude",
     "quantize",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import optax
 
 from leakjax.fl.client import GradFn, KeyedGradFn
+from leakjax.fl.defended import rekey_state
 from leakjax.types import Model
 
 
@@ -22,6 +24,7 @@ class Tier2Defense:
 
     name: str = "tier2"
     description: str = ""
+    placement: str = "step"  # a tier-2 defense wraps the gradient function: every local step
 
     def wrap(self, model: Model, grad_fn: GradFn) -> KeyedGradFn:  # pragma: no cover
         raise NotImplementedError
@@ -42,7 +45,11 @@ class Tier2Defense:
 
 
 class Tier2ThenTier1(Tier2Defense):
-    """A tier-2 defense followed by a tier-1 optax transform applied with a fresh state.
+    """A tier-2 defense followed by a tier-1 optax transform.
+
+    The client (:mod:`leakjax.fl.defended`) uses the two parts separately: the tier-1 state is
+    carried through local training, and the tier-1 part may act on the shared update. Called
+    directly, ``wrap`` applies the tier-1 part with a fresh state keyed by the call's key.
 
     Built by :func:`leakjax.defenses.parse_defense` for chains like ``dpsgd=1:1.1,quant=fp16``.
     """
@@ -53,14 +60,17 @@ class Tier2ThenTier1(Tier2Defense):
         self.tier2 = tier2
         self.tier1 = tier1
         self.description = description
+        # the tier-1 part may act per step or on the shared update (leakjax.fl.client_defense)
+        self.tier1_placement = getattr(tier1, "placement", None)
 
     def wrap(self, model: Model, grad_fn: GradFn) -> KeyedGradFn:
         inner = self.tier2.wrap(model, grad_fn)
         tx = self.tier1
 
         def keyed(key, params, x, y):
-            g = inner(key, params, x, y)
-            out, _ = tx.update(g, tx.init(params), params)
+            k_inner, k_state = jax.random.split(key)
+            g = inner(k_inner, params, x, y)
+            out, _ = tx.update(g, rekey_state(tx.init(params), k_state), params)
             return out
 
         return keyed

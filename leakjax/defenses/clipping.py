@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from leakjax.defenses._common import check_number, global_norm
+from leakjax.defenses.placement import located
 
 CLIP_EPS = 1e-6
 
@@ -43,6 +44,9 @@ def clip_global_norm(max_norm) -> optax.GradientTransformation:
     Args:
       max_norm: the L2 bound C (> 0) on the global norm (norm of the per-tensor norms). May be
         traced.
+
+    Default placement ``"step"``: GGL clips the one gradient it shares (FedSGD, where both
+    placements coincide); in local training the clip bounds every step's gradient.
     """
     check_number(
         "clip_global_norm", "max_norm", max_norm, lo=0.0, lo_open=True, expected="a norm bound > 0"
@@ -56,4 +60,4 @@ def clip_global_norm(max_norm) -> optax.GradientTransformation:
         del params
         return clip_tree(updates, max_norm), state
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return located(optax.GradientTransformation(init_fn, update_fn), "step")

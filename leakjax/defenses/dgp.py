@@ -28,6 +28,7 @@ from leakjax.defenses._common import (
     error_feedback_sparsifier,
     is_traced,
 )
+from leakjax.defenses.placement import located
 
 DEFAULT_TOP_FRACTION = 0.05
 DEFAULT_BOTTOM_FRACTION = 0.8
@@ -56,6 +57,9 @@ def dual_gradient_pruning(
         them to the next update (default on, card 11).
       method: ``"rank"`` (exact counts) or ``"percentile"`` (keep
         ``percentile(p_bottom) <= |a| < percentile(1 - p_top)``).
+
+    Default placement ``"update"``: DGP prunes the update each client uploads, and the withheld
+    ends are fed back into the next round's update (the paper's error feedback across rounds).
     """
     fn = "dual_gradient_pruning"
     check_fraction(fn, "top_fraction", top_fraction)
@@ -68,8 +72,9 @@ def dual_gradient_pruning(
             ">= 1, expected their sum < 1 (the sent band would be empty)"
         )
 
-    return error_feedback_sparsifier(
+    tx = error_feedback_sparsifier(
         lambda a: band_mask(a, bottom_fraction, top_fraction, method),
         DualGradientPruningState,
         error_feedback,
     )
+    return located(tx, "update")

@@ -37,6 +37,7 @@ import optax
 
 from leakjax.defenses._common import canonicalize_key, check_number
 from leakjax.defenses._tier2 import Tier2Defense
+from leakjax.defenses.placement import located
 from leakjax.fl.client import GradFn, KeyedGradFn, loss_fn
 from leakjax.types import Model
 
@@ -168,6 +169,8 @@ def grad_defense(
       perturb_slices_num: slices perturbed per update (default 5 of 10).
       noise_std: std of the Gaussian noise on the chosen slices (plato's "scale", 0.01). May be
         traced.
+
+    Default placement ``"step"``: plato applies GradDefense to every local step's gradient.
     """
     fn = "grad_defense"
     bounds = _check_bounds(fn, slice_bounds, perturb_slices_num)
@@ -192,7 +195,7 @@ def grad_defense(
         out = flat.astype(jnp.float32) + jnp.where(mask, noise, 0.0)
         return _unflatten(out, meta), GradDefenseState(key=key_next)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return located(optax.GradientTransformation(init_fn, update_fn), "step")
 
 
 class GradDefenseClip(Tier2Defense):

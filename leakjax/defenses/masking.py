@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import optax
 
+from leakjax.defenses.placement import located
 from leakjax.types import _key_str
 
 
@@ -40,7 +41,10 @@ def _check_mask(mask_tree, params):
 def masked(
     inner: optax.GradientTransformation, mask: Any | Callable[[Any], Any]
 ) -> optax.GradientTransformation:
-    """``optax.masked(inner, mask)`` that validates ``mask`` against the params at ``init``."""
+    """``optax.masked(inner, mask)`` that validates ``mask`` against the params at ``init``.
+
+    The result keeps ``inner``'s default placement (:mod:`leakjax.defenses.placement`).
+    """
     if not isinstance(inner, optax.GradientTransformation):
         raise TypeError(
             f"masked: inner={inner!r} is not an optax.GradientTransformation (tier-2 defenses "
@@ -52,4 +56,6 @@ def masked(
         _check_mask(mask(params) if callable(mask) else mask, params)
         return tx.init(params)
 
-    return optax.GradientTransformationExtraArgs(init_fn, tx.update)
+    out = optax.GradientTransformationExtraArgs(init_fn, tx.update)
+    placement = getattr(inner, "placement", None)
+    return located(out, placement) if placement is not None else out

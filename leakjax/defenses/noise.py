@@ -16,6 +16,7 @@ import numpy as np
 import optax
 
 from leakjax.defenses._common import canonicalize_key, check_number, is_traced, split_like
+from leakjax.defenses.placement import located
 
 
 class GaussianNoiseState(NamedTuple):
@@ -63,7 +64,7 @@ def _additive(fn_name: str, state_cls, sampler, strength, key):
 
         return jax.tree.map(add, updates, keys), state_cls(key=key_next)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return located(optax.GradientTransformation(init_fn, update_fn), "step")
 
 
 def gaussian_noise(noise_std, key) -> optax.GradientTransformation:
@@ -76,6 +77,9 @@ def gaussian_noise(noise_std, key) -> optax.GradientTransformation:
 
     Returns:
       An ``optax.GradientTransformation`` with state :class:`GaussianNoiseState`.
+
+    Default placement ``"step"`` (:mod:`leakjax.defenses.placement`): plato adds its DP noise to
+    every local step's gradient; DLG and GGL share one gradient, where both placements coincide.
 
     References: Zhu et al. 2019 (DLG), Sec. 5; card 8. Unlike ``optax.add_noise`` (annealed
     noise for optimization), the std is constant.
@@ -91,6 +95,8 @@ def laplace_noise(noise_scale, key) -> optax.GradientTransformation:
       noise_scale: the Laplace **scale** b (plato/Soteria's "epsilon" = 0.1 is this scale, not
         a DP epsilon). May be traced.
       key: a typed PRNG key or an int seed.
+
+    Default placement ``"step"``: plato's "DP" defense acts on every local step's gradient.
     """
     check_number("laplace_noise", "noise_scale", noise_scale, lo=0.0, expected="a scale >= 0")
     return _additive("laplace_noise", LaplaceNoiseState, jax.random.laplace, noise_scale, key)

@@ -38,6 +38,7 @@ from leakjax.defenses._common import (
     keep_above_mask,
     split_like,
 )
+from leakjax.defenses.placement import located
 
 
 class OutpostState(NamedTuple):
@@ -69,6 +70,11 @@ def outpost(
       prune_fraction: fraction zeroed per tensor when perturbing (default 0.8 = plato's 80).
       noise_base: noise std per unit risk (default 0.8).
     All numeric arguments may be traced.
+
+    Default placement ``"step"`` (the paper and plato): the decision, pruning and noise act on
+    every local iteration's gradient, and the iteration counter ``t`` in the state runs over the
+    local steps (carried through the local-training scan; across FedAvg rounds it keeps counting,
+    so the perturbation probability decays over training, the paper's intent).
     """
     fn = "outpost"
     key = canonicalize_key(fn, key)
@@ -118,4 +124,4 @@ def outpost(
         out = jax.tree.map(perturb_leaf, updates, risks, fishers, keys)
         return out, OutpostState(key=key_next, iteration=t)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return located(optax.GradientTransformation(init_fn, update_fn), "step")

@@ -26,6 +26,7 @@ from leakjax.defenses._common import (
     keep_above_mask,
     magnitude_ranks,
 )
+from leakjax.defenses.placement import located
 
 
 class PruneByMagnitudeState(NamedTuple):
@@ -53,6 +54,9 @@ def prune_by_magnitude(prune_fraction, *, method: str = "rank") -> optax.Gradien
     Ties: with ``"rank"``, among entries of equal magnitude at the cut, those earlier in
     row-major order are zeroed first, so the count is exact. With ``"percentile"`` all tied
     entries are kept, so fewer than ``p * n`` may be zeroed.
+
+    Default placement ``"step"``: plato's GC defense prunes every local step's gradient (DLG
+    shares one gradient, where both placements coincide).
     """
     check_fraction("prune_by_magnitude", "prune_fraction", prune_fraction)
     check_method("prune_by_magnitude", method)
@@ -70,7 +74,7 @@ def prune_by_magnitude(prune_fraction, *, method: str = "rank") -> optax.Gradien
 
         return jax.tree.map(prune, updates), state
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return located(optax.GradientTransformation(init_fn, update_fn), "step")
 
 
 def topk_sparsify(
@@ -89,6 +93,9 @@ def topk_sparsify(
       keep_fraction: fraction sent per tensor, in (0, 1]. May be traced.
       error_feedback: keep the unsent residual (static).
       method: ``"rank"`` or ``"percentile"`` (see :func:`prune_by_magnitude`).
+
+    Default placement ``"update"``: DGC compresses what goes on the wire, and the residual is
+    carried from one shared update to the next.
     """
     check_fraction(
         "topk_sparsify", "keep_fraction", keep_fraction, allow_one=True, allow_zero=False
@@ -100,4 +107,4 @@ def topk_sparsify(
             return keep_above_mask(a, 1.0 - keep_fraction, method)
         return magnitude_ranks(a) >= a.size - num_kept(keep_fraction, a.size)
 
-    return error_feedback_sparsifier(select_mask, TopkSparsifyState, error_feedback)
+    return located(error_feedback_sparsifier(select_mask, TopkSparsifyState, error_feedback), "update")

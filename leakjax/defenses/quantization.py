@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from leakjax.defenses.placement import located
+
 QUANT_KINDS = ("fp16", "bf16", "int8", "sign", "scaled_sign")
 
 
@@ -51,7 +53,11 @@ def quantize_array(g: jax.Array, kind: str) -> jax.Array:
 
 
 def quantize(kind: str) -> optax.GradientTransformation:
-    """Quantize every tensor of the update (``kind`` is static: one of :data:`QUANT_KINDS`)."""
+    """Quantize every tensor of the update (``kind`` is static: one of :data:`QUANT_KINDS`).
+
+    Default placement ``"update"``: quantization is the wire format of the shared update
+    (DLG's half-precision experiment shares one gradient, where both placements coincide).
+    """
     if kind not in QUANT_KINDS:
         raise ValueError(f"quantize: kind={kind!r}, expected one of {QUANT_KINDS}")
 
@@ -63,4 +69,4 @@ def quantize(kind: str) -> optax.GradientTransformation:
         del params
         return jax.tree.map(lambda g: quantize_array(g, kind), updates), state
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return located(optax.GradientTransformation(init_fn, update_fn), "update")

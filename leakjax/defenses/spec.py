@@ -33,7 +33,6 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import optax
 
 from leakjax.defenses._common import canonicalize_key
 from leakjax.defenses._tier2 import Tier2ThenTier1
@@ -54,6 +53,7 @@ from leakjax.defenses.noise import (
     std_from_variance,
 )
 from leakjax.defenses.outpost import outpost
+from leakjax.defenses.placement import chain
 from leakjax.defenses.pruning import prune_by_magnitude, topk_sparsify
 from leakjax.defenses.quantization import QUANT_KINDS, quantize
 from leakjax.defenses.soteria import soteria
@@ -224,7 +224,7 @@ def parse_defense(spec: str, key) -> tuple[Any, str]:
     description = ",".join(desc)
     tx = None
     if tier1:
-        tx = tier1[0] if len(tier1) == 1 else optax.chain(*tier1)
+        tx = tier1[0] if len(tier1) == 1 else chain(*tier1)
     if tier2 is None:
         return tx, description
     if tx is None:

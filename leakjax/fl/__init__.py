@@ -1,5 +1,6 @@
 """Client-side simulation: losses, gradients, local training and what the server sees."""
 
+from leakjax.fl import defended
 from leakjax.fl.client import (
     GradFn,
     GradFnDefense,
@@ -11,11 +12,14 @@ from leakjax.fl.client import (
     loss_fn,
     per_example_gradients,
 )
+from leakjax.fl.defended import ClientDefense
 from leakjax.fl.fedavg import FedAvgResult, dirichlet_split, fedavg
 from leakjax.fl.local import LocalRecipe, batch_plan, local_optimizer, local_update, observe_update
 from leakjax.fl.observe import apply_defense, observe
 
 __all__ = [
+    "ClientDefense",
+    "defended",
     "FedAvgResult",
     "dirichlet_split",
     "fedavg",

@@ -1,25 +1,26 @@
 """A small FedAvg simulation to measure a defense's utility and upload cost.
 
 K clients hold non-IID shards of a dataset (per class, client proportions ~ Dirichlet(alpha)).
-Every round, every client starts from the server's params, runs ``local_steps`` SGD steps
-(``optax.sgd(lr)``) on minibatches drawn with replacement from its own shard, and uploads its
-update; the server averages the updates (equal weights) and applies them. All clients run
-together under ``jax.vmap``; one round is one compiled function.
+Every round, every client starts from the server's params, trains locally on examples drawn
+with replacement from its own shard, and uploads its update; the server averages the updates
+(equal weights) and applies them. All clients run together under ``jax.vmap``; one round is one
+compiled function.
 
-Where the defense acts (the same transform objects the attacks face):
+Every client trains with :func:`leakjax.fl.local_update`, the same function that produces the
+update an attack observes and that the multi-step attacker simulates, so the defense acts here
+exactly as the attacks face it: per local step or on the shared update, as the client's
+:class:`~leakjax.fl.LocalRecipe` (``defense_placement``) or the defense's default says
+(:mod:`leakjax.fl.defended`). Each round a client draws ``samples_per_round`` examples from its
+shard (with replacement) and trains ``recipe.epochs`` epochs over them in batches of
+``recipe.batch_size``. The server adds the mean of the clients' deltas (plain FedAvg with equal
+weights when undefended). The tier-1 defense state (error-feedback residual, Outpost's counter)
+is carried **per client** across rounds; its randomness comes from each round's key, so no
+noise repeats. Optional server-side processing of each received update (GradDefense's
+compensation) is the defense's ``server_compensate(pseudo_gradient, num_steps)`` method, used
+when ``server_compensation=True``.
 
-* **tier 1** (an ``optax.GradientTransformation``): on the client's update, expressed as its
-  mean pseudo-gradient ``u = (theta_before - theta_after) / (lr * local_steps)``; with one local
-  step ``u`` is exactly the batch gradient the attacks see, so a defense strength that stops an
-  attack on a gradient is applied at the same scale here. The server steps
-  ``theta <- theta - lr * local_steps * mean_k(u'_k)``, i.e. plain FedAvg when undefended. The
-  defense's state (noise key, error-feedback residual, Outpost's counter) is carried **per
-  client** across rounds.
-* **tier 2** (``wrap(model, grad_fn)``, e.g. DP-SGD, Soteria, MixUp): on every local gradient.
-
-``defense`` is given as a factory ``defense_fn(key) -> defense`` so that every client gets its
-own key (``None`` for no defense). Upload bits are :func:`leakjax.defenses.upload_bits` of each
-client's shared update with the given wire format, summed over clients.
+Upload bits are :func:`leakjax.defenses.upload_bits` of each client's shared update with the
+given wire format, summed over clients.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from leakjax.fl.client import client_gradient, is_tier1
+from leakjax.fl.defended import ClientDefense
+from leakjax.fl.local import LocalRecipe, local_update, update_scale
 from leakjax.types import Model, PRNGKey
 
 
@@ -46,12 +47,17 @@ class FedAvgResult:
       upload_bits: ``(rounds,)`` bits uploaded by all clients in each round.
       dense_bits: bits per round if every client sent its update as dense float32.
       params: the final server params.
+      snapshots: ``{t: (server_params, client_defense_states)}`` before round ``t`` (1-based)
+        for each ``t`` in ``snapshot_rounds``: what an attack at round t starts from.
+      seconds: ``(rounds,)`` wall time of each round (after the first round's compilation).
     """
 
     test_accuracy: np.ndarray
     upload_bits: np.ndarray
     dense_bits: int
     params: Any
+    snapshots: dict = dataclasses.field(default_factory=dict)
+    seconds: np.ndarray | None = None
 
 
 def dirichlet_split(
@@ -88,35 +94,53 @@ def fedavg(
     test_x: jax.Array,
     test_y: jax.Array,
     *,
-    defense_fn: Callable[[PRNGKey], Any] | None = None,
+    defense: Any = None,
     num_clients: int = 10,
     rounds: int = 20,
+    recipe: LocalRecipe | None = None,
     local_steps: int = 5,
     batch_size: int = 16,
     lr: float = 0.1,
+    samples_per_round: int | None = None,
     dirichlet_alpha: float = 0.5,
     wire: Any = "dense",
     params: Any = None,
     split_seed: int = 0,
+    server_compensation: bool = False,
+    snapshot_rounds: tuple[int, ...] = (),
+    progress: Callable[[int], None] | None = None,
 ) -> FedAvgResult:
-    """Run FedAvg with a defense on every client update.
+    """Run FedAvg with a defense on every client.
 
     Args:
-      key: PRNG key (minibatches, defense keys).
+      key: PRNG key (minibatches and every round's defense randomness).
       model: the shared model.
       train_x, train_y: training images **in the model's input space** and integer labels.
       test_x, test_y: held-out data for the accuracy curve.
-      defense_fn: ``key -> defense`` (tier 1 optax transform or tier 2 object), or None.
-      num_clients, rounds, local_steps, batch_size, lr: the FedAvg recipe (all clients take part
-        every round).
+      defense: ``None``, a tier-1 optax transform, a tier-2 defense or a chain (one object for
+        all clients: each client's randomness comes from its round key).
+      num_clients, rounds: clients (all take part every round) and rounds.
+      recipe: the clients' :class:`LocalRecipe` (optimizer, momentum, weight decay, schedule,
+        ``defense_placement``). Default ``LocalRecipe(epochs=1, batch_size=batch_size, lr=lr)``.
+      local_steps, batch_size, lr: shorthand for the default recipe; ``local_steps`` sets the
+        default ``samples_per_round = local_steps * recipe.batch_size``.
+      samples_per_round: examples each client trains on per round (drawn from its shard with
+        replacement).
       dirichlet_alpha: non-IID concentration (smaller = more skewed).
       wire: value encoding for the bits count (see :func:`leakjax.defenses.upload_bits`).
       params: initial server params (default ``model.params``).
       split_seed: seed of the Dirichlet split.
+      server_compensation: apply ``defense.server_compensate`` to every received update
+        (GradDefense's spectral filter); an error if the defense has none.
+      snapshot_rounds: rounds ``t`` (1-based) before which the server params and the clients'
+        defense states are kept (see :attr:`FedAvgResult.snapshots`).
+      progress: optional callback called with 1 after every round.
 
     Returns:
       A :class:`FedAvgResult`.
     """
+    import time
+
     from leakjax.defenses.comm import dense_bits, upload_bits  # defenses sit above fl
 
     for name, v in dict(
@@ -124,6 +148,26 @@ def fedavg(
     ).items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"fedavg: {name}={v!r}, expected a positive integer")
+    if recipe is None:
+        recipe = LocalRecipe(epochs=1, batch_size=batch_size, lr=lr)
+    if not isinstance(recipe, LocalRecipe):
+        raise TypeError(f"fedavg: recipe={recipe!r}, expected a leakjax.fl.LocalRecipe")
+    n = local_steps * recipe.batch_size if samples_per_round is None else samples_per_round
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"fedavg: samples_per_round={n!r}, expected a positive integer")
+    for t in snapshot_rounds:
+        if not (isinstance(t, int) and 1 <= t <= rounds):
+            raise ValueError(
+                f"fedavg: snapshot_rounds contains {t!r}, expected rounds in [1, {rounds}]"
+            )
+    compensate = None
+    if server_compensation:
+        compensate = getattr(defense, "server_compensate", None)
+        if not callable(compensate):
+            raise ValueError(
+                f"fedavg: server_compensation=True but defense={defense!r} has no "
+                "server_compensate method (GradDefense has one: graddefense(compensate=...))"
+            )
     params = model.params if params is None else params
     shards = dirichlet_split(np.asarray(train_y), num_clients, dirichlet_alpha, split_seed)
     max_len = max(len(s) for s in shards)
@@ -131,58 +175,45 @@ def fedavg(
     shard_len = jnp.asarray([len(s) for s in shards], jnp.int32)
     train_x = jnp.asarray(train_x)
     train_y = jnp.asarray(train_y)
-    grad_fn = client_gradient(model)
-    opt = optax.sgd(lr)
+    k_steps = recipe.num_steps(n)
+    scale = update_scale(recipe, k_steps)
 
-    k_def, k_run = jax.random.split(key)
-    client_keys = jax.random.split(k_def, num_clients)
-    probe = defense_fn(client_keys[0]) if defense_fn is not None else None
-    tier1 = probe is not None and is_tier1(probe)
-    tier2 = probe is not None and not tier1
-    if tier2 and not hasattr(probe, "wrap"):
-        raise TypeError(
-            f"fedavg: defense_fn returned {probe!r}; expected an optax.GradientTransformation "
-            "or a tier-2 defense with .wrap(model, grad_fn)"
+    def one_client(server, state, idx, count, ckey):
+        kb, kd = jax.random.split(ckey)
+        b = idx[jax.random.randint(kb, (n,), 0, count)]
+        if defense is None:
+            delta = local_update(model, recipe, server, train_x[b], train_y[b], remat=False)
+            return delta, state, upload_bits(delta, wire)
+        delta, state = local_update(
+            model,
+            recipe,
+            server,
+            train_x[b],
+            train_y[b],
+            remat=False,
+            defense=defense,
+            key=kd,
+            defense_state=state,
+            return_state=True,
         )
+        if compensate is not None:
+            u = jax.tree.map(lambda d: -d / scale, delta)
+            delta = jax.tree.map(lambda v: -scale * v, compensate(u, k_steps))
+        return delta, state, upload_bits(delta, wire)
 
-    def client_grad(defense):
-        if tier2:
-            return defense.wrap(model, grad_fn)
-        return lambda k, p, x, y: grad_fn(p, x, y)
-
-    if tier1:
-        states = jax.vmap(lambda k: defense_fn(k).init(params))(client_keys)
-    else:
-        states = jnp.zeros((num_clients,))
-
-    def one_client(server, ckey, state, idx, n, rkey):
-        defense = defense_fn(ckey) if defense_fn is not None else None
-        g_fn = client_grad(defense)
-
-        def step(carry, t):
-            p, o = carry
-            ks = jax.random.fold_in(rkey, t)
-            kb, kd = jax.random.split(ks)
-            pos = jax.random.randint(kb, (batch_size,), 0, n)
-            b = idx[pos]
-            g = g_fn(kd, p, train_x[b], train_y[b])
-            upd, o = opt.update(g, o, p)
-            return (optax.apply_updates(p, upd), o), None
-
-        (p_after, _), _ = jax.lax.scan(step, (server, opt.init(server)), jnp.arange(local_steps))
-        u = jax.tree.map(lambda a, b: (a - b) / (lr * local_steps), server, p_after)
-        if tier1:
-            u, state = defense.update(u, state, server)
-        return u, state, upload_bits(u, wire)
+    cd = ClientDefense.build(defense, recipe.defense_placement, fn="fedavg")
+    # fresh per-client tier-1 states (local_update re-keys them every round)
+    states = jax.vmap(lambda k: cd.init(k, params))(jax.random.split(key, num_clients))
+    k_run = jax.random.fold_in(key, 1)
 
     @jax.jit
     def round_fn(server, states, rkey):
-        rkeys = jax.random.split(rkey, num_clients)
-        us, states, bits = jax.vmap(one_client, in_axes=(None, 0, 0, 0, 0, 0))(
-            server, client_keys, states, shard_idx, shard_len, rkeys
+        ckeys = jax.random.split(rkey, num_clients)
+        deltas, states, bits = jax.vmap(one_client, in_axes=(None, 0, 0, 0, 0))(
+            server, states, shard_idx, shard_len, ckeys
         )
-        mean_u = jax.tree.map(lambda u: jnp.mean(u, axis=0), us)
-        server = jax.tree.map(lambda p, u: p - lr * local_steps * u, server, mean_u)
+        mean_delta = jax.tree.map(lambda d: jnp.mean(d, axis=0), deltas)
+        server = jax.tree.map(lambda p, d: p + d, server, mean_delta)
         return server, states, jnp.sum(bits)
 
     @jax.jit
@@ -191,15 +222,24 @@ def fedavg(
         return jnp.mean(jnp.argmax(logits, -1) == jnp.asarray(test_y))
 
     accs = [float(accuracy(params))]
-    bits = []
+    bits, secs = [], []
     server = params
+    snapshots = {}
     for r in range(rounds):
+        if r + 1 in snapshot_rounds:
+            snapshots[r + 1] = (server, states)
+        t0 = time.perf_counter()
         server, states, b = round_fn(server, states, jax.random.fold_in(k_run, r))
         accs.append(float(accuracy(server)))
+        secs.append(time.perf_counter() - t0)
         bits.append(float(b))
+        if progress is not None:
+            progress(1)
     return FedAvgResult(
         test_accuracy=np.asarray(accs),
         upload_bits=np.asarray(bits),
         dense_bits=num_clients * dense_bits(params),
         params=server,
+        snapshots=snapshots,
+        seconds=np.asarray(secs),
     )

@@ -35,12 +35,9 @@ import numpy as np
 import optax
 from jax import lax
 
-from leakjax.fl.client import (
-    check_images,
-    check_labels,
-    is_tier1,
-)
-from leakjax.fl.observe import describe_defense
+from leakjax.fl.client import check_images, check_labels, client_gradient
+from leakjax.fl.defended import ClientDefense, check_placement
+from leakjax.fl.observe import check_defense_key, describe_defense
 from leakjax.types import DataSpec, Model, Observation, Params, PRNGKey
 
 SCHEDULES = ("constant", "cosine", "linear")
@@ -60,6 +57,10 @@ class LocalRecipe:
       schedule: ``"constant"``, ``"cosine"`` (decay to 0 over all local steps) or ``"linear"``
         (linear decay to 0).
       optimizer: ``"sgd"`` or ``"adam"``.
+      defense_placement: where the client's tier-1 defense acts: ``"step"`` (every local step's
+        gradient, which then drives that step), ``"update"`` (once on the shared update) or
+        ``None`` (the defense's own default, see :mod:`leakjax.defenses.placement`). Tier-2
+        defenses always act per step.
     """
 
     epochs: int = 1
@@ -69,6 +70,7 @@ class LocalRecipe:
     weight_decay: float = 0.0
     schedule: str = "constant"
     optimizer: str = "sgd"
+    defense_placement: str | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -77,8 +79,13 @@ class LocalRecipe:
                 raise ValueError(f"LocalRecipe: {name}={v!r}, expected a positive integer")
         for name in ("lr", "momentum", "weight_decay"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or v < 0:
-                raise ValueError(f"LocalRecipe: {name}={v!r}, expected a float >= 0")
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float, np.floating, np.integer))
+                or not np.isfinite(v)
+                or v < 0
+            ):
+                raise ValueError(f"LocalRecipe: {name}={v!r}, expected a finite float >= 0")
         if self.schedule not in SCHEDULES:
             raise ValueError(
                 f"LocalRecipe: schedule={self.schedule!r}, expected one of {SCHEDULES}"
@@ -87,6 +94,7 @@ class LocalRecipe:
             raise ValueError(
                 f"LocalRecipe: optimizer={self.optimizer!r}, expected one of {OPTIMIZERS}"
             )
+        check_placement("LocalRecipe", self.defense_placement)
 
     def steps_per_epoch(self, num_samples: int) -> int:
         return math.ceil(num_samples / min(self.batch_size, num_samples))
@@ -137,6 +145,12 @@ def _weighted_ce(logits, labels, w):
     return jnp.sum(w * ce) / jnp.sum(w)
 
 
+def update_scale(recipe: LocalRecipe, num_steps: int) -> float:
+    """``lr * K``: the factor between the shared delta and its mean pseudo-gradient
+    ``u = -delta / (lr * K)`` (exact for K plain SGD steps; 1 when ``lr == 0``)."""
+    return float(recipe.lr) * num_steps if recipe.lr > 0 else 1.0
+
+
 def local_update(
     model: Model,
     recipe: LocalRecipe,
@@ -145,29 +159,52 @@ def local_update(
     y: jax.Array,
     *,
     remat: bool = True,
-    grad_transform=None,
-) -> Params:
+    defense=None,
+    key: PRNGKey | None = None,
+    defense_state=None,
+    return_state: bool = False,
+):
     """Run the client's local training and return ``delta = theta_after - theta_before``.
 
     Differentiable with respect to ``x`` (and soft labels ``y``): attacks call it on dummy data.
 
     Args:
       model: the shared model.
-      recipe: the local-training recipe.
+      recipe: the local-training recipe (its ``defense_placement`` says where ``defense`` acts).
       params: the parameters the client starts from.
       x: the client's n samples in the model's input space, ``(n, H, W, C)``.
       y: integer labels ``(n,)`` or soft labels ``(n, C)``.
       remat: rematerialize (two-level checkpointed scan, O(sqrt K) memory for K steps) or not.
-      grad_transform: optional ``f(grads) -> grads`` applied to every local gradient (a
-        deterministic gradient-level defense); ``None`` for plain training.
+      defense: ``None``, a tier-1 ``optax.GradientTransformation``, a tier-2 defense or a tier-2
+        + tier-1 chain (:mod:`leakjax.fl.defended`). Per step, the defended gradient drives that
+        step and the tier-1 state is carried through the scan; on the update, the tier-1 part
+        acts once on the pseudo-gradient ``u = -delta / (lr * K)`` and the server sees
+        ``-lr * K * u'``. An attacker imitating a deterministic defense passes its simulation
+        here (:func:`leakjax.fl.defended.as_defense_transform`).
+      key: PRNG key of this round; drives every random choice of the defense (required when a
+        defense is given). Same key, same output.
+      defense_state: the tier-1 state to continue from (a FedAvg client's state from its previous
+        round); its keys are replaced by ones derived from ``key``. ``None``: a fresh state.
+      return_state: also return the tier-1 state after the round.
 
     Returns:
-      The weight change, a tree like ``params``.
+      The weight change, a tree like ``params`` (and the defense state if ``return_state``).
     """
     n = x.shape[0]
     idx, wts = batch_plan(recipe, n)
     k = idx.shape[0]
     opt = local_optimizer(recipe, k)
+    cd = ClientDefense.build(defense, recipe.defense_placement, fn="local_update")
+    if cd.active:
+        check_defense_key("local_update", key)
+    if cd.tier2 is not None and not np.all(wts == 1.0):
+        raise ValueError(
+            f"local_update: a tier-2 defense acts on whole local batches, but batch_size="
+            f"{recipe.batch_size} does not divide the client's n={n} samples (the last batch "
+            "would be partial); choose a batch size that divides n"
+        )
+    dstate = cd.init(key, params, defense_state) if cd.active else ()
+    wrapped = cd.tier2.wrap(model, client_gradient(model)) if cd.tier2 is not None else None
 
     def loss(p, xb, yb, wb):
         return _weighted_ce(model.apply_fn(p, xb), yb, wb)
@@ -175,22 +212,30 @@ def local_update(
     grad = jax.grad(loss)
 
     def step(carry, plan):
-        p, s = carry
-        i, w, active = plan
-        g = grad(p, x[i], y[i], w)
-        if grad_transform is not None:
-            g = grad_transform(g)
+        p, s, ds = carry
+        i, w, active, t = plan
+        if wrapped is not None:
+            g = wrapped(cd.step_key(key, t), p, x[i], y[i])
+        else:
+            g = grad(p, x[i], y[i], w)
+        ds2 = ds
+        if cd.per_step_tier1:
+            g, ds2 = cd.tier1.update(g, ds, p)
         u, s2 = opt.update(g, s, p)
         p2 = optax.apply_updates(p, u)
         # padded (inactive) steps of the two-level plan leave the carry unchanged
-        p2 = jax.tree.map(lambda a, b: jnp.where(active, a, b), p2, p)
-        s2 = jax.tree.map(lambda a, b: jnp.where(active, a, b), s2, s)
-        return (p2, s2), None
+        keep = lambda a, b: jnp.where(active, a, b)  # noqa: E731
+        return (
+            jax.tree.map(keep, p2, p),
+            jax.tree.map(keep, s2, s),
+            jax.tree.map(keep, ds2, ds),
+        ), None
 
-    carry = (params, opt.init(params))
+    carry = (params, opt.init(params), dstate)
     active = np.ones((k,), bool)
+    steps = np.arange(k, dtype=np.int32)
     if not remat:
-        (p_final, _), _ = lax.scan(step, carry, (idx, wts, active))
+        (p_final, _, dstate), _ = lax.scan(step, carry, (idx, wts, active, steps))
     else:
         seg = max(1, math.ceil(math.sqrt(k)))
         nseg = math.ceil(k / seg)
@@ -198,7 +243,8 @@ def local_update(
         idx_p = np.concatenate([idx, np.zeros((pad, idx.shape[1]), idx.dtype)])
         wts_p = np.concatenate([wts, np.ones((pad, wts.shape[1]), wts.dtype)])
         act_p = np.concatenate([active, np.zeros((pad,), bool)])
-        plan = tuple(a.reshape(nseg, seg, *a.shape[1:]) for a in (idx_p, wts_p, act_p))
+        steps_p = np.concatenate([steps, np.zeros((pad,), np.int32)])
+        plan = tuple(a.reshape(nseg, seg, *a.shape[1:]) for a in (idx_p, wts_p, act_p, steps_p))
         inner_step = jax.checkpoint(step)
 
         @jax.checkpoint
@@ -206,8 +252,14 @@ def local_update(
             c, _ = lax.scan(inner_step, c, seg_plan)
             return c, None
 
-        (p_final, _), _ = lax.scan(segment, carry, plan)
-    return jax.tree.map(lambda a, b: a - b, p_final, params)
+        (p_final, _, dstate), _ = lax.scan(segment, carry, plan)
+    delta = jax.tree.map(lambda a, b: a - b, p_final, params)
+    if cd.on_update_tier1:
+        scale = update_scale(recipe, k)
+        u = jax.tree.map(lambda d: -d / scale, delta)
+        u, dstate = cd.on_update(dstate, params, u)
+        delta = jax.tree.map(lambda v: -scale * v, u)
+    return (delta, dstate) if return_state else delta
 
 
 def observe_update(
@@ -220,20 +272,22 @@ def observe_update(
     recipe: LocalRecipe,
     params: Params | None = None,
     defense=None,
+    defense_state=None,
     reveal_labels: bool = False,
 ) -> Observation:
     """One FedAvg client round: the server sees the (defended) weight change of local training.
 
     Args:
-      key: PRNG key (for randomized defenses).
+      key: PRNG key of this round; drives the defense's randomness (same key, same output).
       model: the shared model.
       images: float32 NHWC in **[0, 1]**, ``(n, *model.input_shape)``: all the client's samples.
       labels: integer labels ``(n,)``.
       spec: how images are normalized into the model's input space.
-      recipe: the client's :class:`LocalRecipe`.
+      recipe: the client's :class:`LocalRecipe` (``defense_placement``: where the defense acts).
       params: the server's params (defaults to ``model.params``).
-      defense: ``None`` or a tier-1 ``optax.GradientTransformation`` applied to the delta (as
-        to a gradient; a fresh state).
+      defense: ``None``, a tier-1 optax transform, a tier-2 defense or a chain of both, applied
+        as :func:`local_update` documents (per local step or on the shared update).
+      defense_state: tier-1 state to continue from (e.g. a FedAvg client's at round t).
       reveal_labels: put the true labels into the Observation.
 
     Returns:
@@ -251,15 +305,16 @@ def observe_update(
         )
     check_labels(labels, model.num_classes)
     params = model.params if params is None else params
-    delta = local_update(model, recipe, params, spec.normalize(images), labels)
-    if defense is not None:
-        if not is_tier1(defense):
-            raise TypeError(
-                f"observe_update: defense={defense!r}; only tier-1 optax transformations (applied "
-                "to the shared delta) are supported for multi-step updates"
-            )
-        delta, _ = defense.update(delta, defense.init(params), params)
-    del key  # randomness enters only through a defense's own key
+    delta = local_update(
+        model,
+        recipe,
+        params,
+        spec.normalize(images),
+        labels,
+        defense=defense,
+        key=key,
+        defense_state=defense_state,
+    )
     n = int(images.shape[0])
     return Observation(
         update=delta,

@@ -7,13 +7,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from leakjax.fl.client import (
-    GradFnDefense,
-    check_images,
-    check_labels,
-    client_gradient,
-    is_tier1,
-)
+from leakjax.fl.client import check_images, check_labels, client_gradient
+from leakjax.fl.defended import ClientDefense
 from leakjax.types import DataSpec, Model, Observation, Params, PRNGKey
 
 
@@ -23,27 +18,50 @@ def describe_defense(defense: Any) -> str:
     return str(getattr(defense, "description", None) or type(defense).__name__)
 
 
+def check_defense_key(fn: str, key) -> None:
+    """A defense needs the round's typed PRNG key: it drives all of the defense's randomness."""
+    if not (
+        isinstance(key, jax.Array | jax.core.Tracer)
+        and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    ):
+        raise TypeError(
+            f"{fn}: key={key!r} is not a typed PRNG key; a defense is given and the round's key "
+            "drives its randomness: pass jax.random.key(seed)"
+        )
+
+
 def apply_defense(
-    key: PRNGKey, defense: Any, model: Model, params: Params, x: jax.Array, y: jax.Array
+    key: PRNGKey,
+    defense: Any,
+    model: Model,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    defense_state: Any = None,
 ):
     """The (defended) batch-mean gradient the client shares, for one batch in model space.
 
-    ``defense`` is ``None``, a tier-1 ``optax.GradientTransformation`` (applied to the gradient
-    with a fresh state), or a tier-2 :class:`GradFnDefense` (wraps the gradient function).
+    ``defense`` is ``None``, a tier-1 ``optax.GradientTransformation``, a tier-2 defense (wraps
+    the gradient function) or a tier-2 + tier-1 chain. With one gradient both placements of a
+    tier-1 defense coincide. ``key`` drives every random choice (:mod:`leakjax.fl.defended`): the
+    tier-1 state is created (or ``defense_state`` continued) with keys derived from it, so the
+    same defense object gives fresh noise for each key and the same output for the same key.
+    The derivation matches :func:`leakjax.fl.local_update`'s for its first step, so one local
+    SGD step sees exactly this gradient.
     """
     grad_fn = client_gradient(model)
     if defense is None:
         return grad_fn(params, x, y)
-    if isinstance(defense, GradFnDefense) and hasattr(defense, "wrap"):
-        return defense.wrap(model, grad_fn)(key, params, x, y)
-    if is_tier1(defense):
+    cd = ClientDefense.build(defense, fn="apply_defense")
+    check_defense_key("apply_defense", key)
+    if cd.tier2 is not None:
+        g = cd.tier2.wrap(model, grad_fn)(cd.step_key(key, 0), params, x, y)
+    else:
         g = grad_fn(params, x, y)
-        updates, _ = defense.update(g, defense.init(params), params)
-        return updates
-    raise TypeError(
-        f"defense={defense!r}: expected None, an optax.GradientTransformation (tier 1) or a "
-        "tier-2 defense with a .wrap(model, grad_fn) method"
-    )
+    if cd.tier1 is not None:
+        g, _ = cd.tier1.update(g, cd.init(key, params, defense_state), params)
+    return g
 
 
 def observe(
@@ -55,18 +73,21 @@ def observe(
     spec: DataSpec,
     params: Params | None = None,
     defense: Any = None,
+    defense_state: Any = None,
     reveal_labels: bool = False,
 ) -> Observation:
     """One FedSGD client round: the server's view of a client holding ``(images, labels)``.
 
     Args:
-      key: PRNG key (used by randomized defenses).
+      key: PRNG key of this round; drives the defense's randomness (same key, same output;
+        a defense object reused with other keys draws fresh noise).
       model: the shared model.
       images: float32 NHWC in **[0, 1]**, shape ``(B, *model.input_shape)``.
       labels: integer labels ``(B,)``.
       spec: how images are normalized into the model's input space.
       params: the server's params (defaults to ``model.params``).
       defense: ``None``, a tier-1 optax transform or a tier-2 grad-fn defense.
+      defense_state: tier-1 state to continue from (``None``: fresh).
       reveal_labels: put the true labels into the Observation (threat model "labels given").
 
     Returns:
@@ -83,7 +104,7 @@ def observe(
     check_labels(labels, model.num_classes)
     params = model.params if params is None else params
     x = spec.normalize(images)
-    update = apply_defense(key, defense, model, params, x, labels)
+    update = apply_defense(key, defense, model, params, x, labels, defense_state=defense_state)
     return Observation(
         update=update,
         params=params,
