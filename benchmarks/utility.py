@@ -5,9 +5,9 @@ init trains too slowly for a CPU budget of minutes), the embedded digits (privat
 training data of the clients, public split = test set), normalized with the dataset's mean/std,
 ``--clients`` clients with a non-IID Dirichlet(0.5) split, every client in every round,
 ``--local-steps`` SGD steps (lr ``--lr``, batch 16) per round, ``--rounds`` rounds, ``--seeds``
-seeds (each its own model init, client split and minibatches; mean and std reported). Tier-1
-defenses act on each client's mean pseudo-gradient (= its gradient for one local step, the
-scale the attacks see), tier-2 on every local gradient (see ``leakjax.fl.fedavg``).
+seeds (each its own model init, client split and minibatches; mean and std reported). Each
+defense acts where its default placement says (per local step, or on the shared update's
+pseudo-gradient; see ``leakjax.defenses.placement`` and ``leakjax.fl.fedavg``).
 
 Writes benchmarks/results/utility.json and utility.png; prints a table.
 
@@ -89,9 +89,7 @@ def main():
         if dspec in done:
             continue
         t0 = time.time()
-        dfn = None
-        if dspec != "none":
-            dfn = lambda k, s=dspec: parse_defense(s, k)[0]  # noqa: E731
+        defense = None if dspec == "none" else parse_defense(dspec, 0)[0]
         runs = [
             fedavg(
                 jax.random.key(1 + seed),
@@ -100,7 +98,7 @@ def main():
                 train.labels,
                 xte,
                 test.labels,
-                defense_fn=dfn,
+                defense=defense,
                 num_clients=args.clients,
                 rounds=args.rounds,
                 local_steps=args.local_steps,
