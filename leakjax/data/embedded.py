@@ -56,16 +56,22 @@ Datasets (``EMBEDDED``):
   class). scikit-image gives no licence note for this file; LFW is a research benchmark of news
   photographs collected from the web.
 
+Order (``order=``): by default (``"interleaved"``) every split is taken **round-robin over its
+labels**: the first image of every class, then the second of every class, and so on, so the
+first N victims come from N different photographs, faces or digit classes (up to the number of
+classes). For ``"all"`` the classes go in label order and each class keeps its natural order;
+for ``"public"``/``"private"`` both follow the hashed orders below. ``order="natural"`` gives
+``indices == arange(N)`` for ``"all"`` (photograph by photograph for ``"photos"``: 14
+overlapping crops of one photograph first) and the hashed order for the splits.
+
 Splits (``split=``):
-  ``"all"`` is the whole dataset in its natural order (``indices == arange(N)``; for
-  ``"photos"`` that is photograph by photograph). ``"public"`` and ``"private"`` partition it,
+  ``"all"`` is the whole dataset. ``"public"`` and ``"private"`` partition it,
   deterministically and independently of the NumPy version: images are grouped by label (the
   groups ordered by ``sha256("leakjax/<name>/class/<label>")``) and, within a label, ordered by
   ``sha256("leakjax/<name>/<index>")``; walking that order, images alternate public, private,
   public, ... So every class is split half/half (within one image), ``public`` has
-  ``ceil(N/2)`` images and ``private`` ``floor(N/2)``. Each split is then ordered by
-  ``sha256("leakjax/<name>/order/<index>")`` so that its first ``num_images`` images mix the
-  classes. ``public`` is meant for training generators and classifiers, ``private`` for victims.
+  ``ceil(N/2)`` images and ``private`` ``floor(N/2)``. Within each split the images are
+  ordered by ``sha256("leakjax/<name>/order/<index>")`` (then interleaved by label, above). ``public`` is meant for training generators and classifiers, ``private`` for victims.
   For ``"photos"`` the two splits hold different crops of the *same* photographs (the class is
   the photograph), so crops overlap in content. For ``"faces"`` every class (face image) is in
   exactly one split, so private labels never occur in public; the same person may still appear
@@ -94,6 +100,7 @@ from leakjax.types import DataSpec
 
 EMBEDDED = ("digits", "photos", "faces")
 SPLITS = ("all", "public", "private")
+ORDERS = ("interleaved", "natural")
 
 #: The photographs used by ``"photos"``: (class name, package, path inside the package).
 PHOTO_SOURCES: tuple[tuple[str, str, str], ...] = (
@@ -120,15 +127,24 @@ _FACE_SIZE = 32
 _NUM_FACES = 100
 
 
-def load_embedded(name: str, *, split: str = "all", num_images: int | None = None) -> Dataset:
+def load_embedded(
+    name: str,
+    *,
+    split: str = "all",
+    num_images: int | None = None,
+    order: str = "interleaved",
+) -> Dataset:
     """Load one of the embedded offline datasets.
 
     Args:
       name: one of ``EMBEDDED`` (``"digits"``, ``"photos"``, ``"faces"``); see the module
         docstring for what each contains and where it comes from.
-      split: ``"all"`` (natural order), ``"public"`` or ``"private"`` (a fixed, disjoint,
-        label-stratified half/half partition, each in a fixed shuffled order).
+      split: ``"all"``, ``"public"`` or ``"private"`` (a fixed, disjoint, label-stratified
+        half/half partition).
       num_images: keep only the first ``num_images`` images of the split; ``None`` keeps all.
+      order: ``"interleaved"`` (default: round-robin over labels, so the first N images come
+        from N different photographs / faces / digit classes) or ``"natural"`` (see the module
+        docstring).
 
     Returns:
       A :class:`Dataset` with float32 NHWC images in [0, 1], int32 labels, ``indices`` into the
@@ -152,8 +168,12 @@ def load_embedded(name: str, *, split: str = "all", num_images: int | None = Non
         )
     if split not in SPLITS:
         raise ValueError(f"load_embedded: split={split!r}, expected one of {SPLITS}")
+    if order not in ORDERS:
+        raise ValueError(f"load_embedded: order={order!r}, expected one of {ORDERS}")
     full = _build(name)
     idx = full.splits[split]
+    if order == "interleaved":
+        idx = interleave_by_label(name, idx, full.labels, hashed_classes=split != "all")
     if num_images is not None:
         if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)):
             raise TypeError(
@@ -239,6 +259,27 @@ def split_indices(name: str, labels: np.ndarray) -> dict[str, np.ndarray]:
     for a in out.values():
         a.flags.writeable = False
     return out
+
+
+def interleave_by_label(
+    name: str, idx: np.ndarray, labels: np.ndarray, *, hashed_classes: bool
+) -> np.ndarray:
+    """``idx`` reordered round-robin over labels (keeping each label's relative order).
+
+    The k-th image of every class comes before the (k+1)-th of any class; within one round the
+    classes go in label order, or in ``sha256("leakjax/<name>/class/<label>")`` order when
+    ``hashed_classes``.
+    """
+    idx = np.asarray(idx)
+    seen: dict[int, int] = {}
+    keys = []
+    for pos, i in enumerate(idx):
+        label = int(labels[i])
+        k = seen.get(label, 0)
+        seen[label] = k + 1
+        cls = _hash_key(f"leakjax/{name}/class/{label}") if hashed_classes else label
+        keys.append((k, cls, label, pos))
+    return idx[[key[-1] for key in sorted(keys)]]
 
 
 def _resize_float(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -31,7 +31,8 @@ def test_full_dataset_shapes_ranges_and_spec(name):
     assert ds.spec.name == name and ds.spec.image_shape == shape
     assert ds.spec.num_classes == num_classes == len(ds.class_names)
     np.testing.assert_array_equal(np.unique(ds.labels), np.arange(num_classes))
-    np.testing.assert_array_equal(ds.indices, np.arange(n))
+    np.testing.assert_array_equal(np.sort(ds.indices), np.arange(n))
+    np.testing.assert_array_equal(load_embedded(name, order="natural").indices, np.arange(n))
     assert ds.split == "all"
     # the spec carries the per-channel mean and *standard deviation* of the [0, 1] pixels
     pix = ds.images.reshape(-1, shape[-1]).astype(np.float64)
@@ -47,7 +48,7 @@ def test_full_dataset_shapes_ranges_and_spec(name):
 
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_public_private_disjoint_covering_stratified(name):
-    full = load_embedded(name)
+    full = load_embedded(name, order="natural")
     pub = load_embedded(name, split="public")
     priv = load_embedded(name, split="private")
     n = len(full)
@@ -95,9 +96,12 @@ def test_determinism_and_num_images(name):
 
 
 def test_provenance_recorded():
-    photos = load_embedded("photos", num_images=3)
+    photos = load_embedded("photos", num_images=3, order="natural")
     assert photos.class_names[0] == "astronaut"
     assert all(s.startswith("skimage/data/astronaut.png[") for s in photos.sources)
+    mixed = load_embedded("photos", num_images=3)
+    assert [s.split("[")[0].rsplit("/", 1)[-1] for s in mixed.sources] == [
+        "astronaut.png", "chelsea.png", "coffee.png"]
     faces = load_embedded("faces", split="public", num_images=4)
     assert [f"skimage/data/lfw_subset.npy[{i}]" for i in faces.indices] == list(faces.sources)
     np.testing.assert_array_equal(faces.labels, faces.indices)  # label = face index
@@ -167,3 +171,28 @@ def test_dataset_validation():
         Dataset(x[..., 0], np.array([0, 1]), spec, "all", np.arange(2), ("a", "b", "c"))
     with pytest.raises(ValueError, match="class_names"):
         Dataset(x, np.array([0, 1]), spec, "all", np.arange(2), ("a",))
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+@pytest.mark.parametrize("split", ["all", "public", "private"])
+def test_default_order_interleaves_sources_and_labels(name, split):
+    """The first N victims come from N different photographs / faces / digit classes."""
+    ds = load_embedded(name, split=split)
+    c = len(np.unique(ds.labels))
+    first = ds.labels[:c]
+    assert len(np.unique(first)) == c, f"first {c} of {name}/{split}: labels {first}"
+    # round-robin: every label's k-th image comes before any label's (k+2)-th
+    rank = {}
+    ks = []
+    for lab in ds.labels.tolist():
+        ks.append(rank.get(lab, 0))
+        rank[lab] = ks[-1] + 1
+    assert ks == sorted(ks)
+    # the same set of images as the natural order, each once
+    nat = load_embedded(name, split=split, order="natural")
+    np.testing.assert_array_equal(np.sort(ds.indices), np.sort(nat.indices))
+    if name == "photos":
+        src = [s.split("[")[0] for s in ds.sources[:8]]
+        assert len(set(src)) == 8, src  # 8 different photographs, not 8 crops of one
+    with pytest.raises(ValueError, match="order='random'"):
+        load_embedded(name, split=split, order="random")
