@@ -17,6 +17,20 @@ from __future__ import annotations
 from leakjax.data.dataset import Dataset
 from leakjax.data.embedded import EMBEDDED, load_embedded
 from leakjax.data.files import load_image_files
+from leakjax.data.text import (
+    PYDOC_SOURCE,
+    TFDS_TEXT_DATASETS,
+    TextDataset,
+    TextTokenizer,
+    decode_ids,
+    load_pydoc,
+    load_tfds_text,
+    load_tokenizer,
+    pydoc_texts,
+    pydoc_tokenizer,
+    random_tokens,
+    train_tokenizer,
+)
 from leakjax.data.tfds_loaders import EMNIST_CONFIGS, NORMALIZATION, TFDS_DATASETS, load_tfds
 
 
@@ -58,6 +72,18 @@ __all__ = [
     "EMNIST_CONFIGS",
     "NORMALIZATION",
     "TFDS_DATASETS",
+    "PYDOC_SOURCE",
+    "TFDS_TEXT_DATASETS",
+    "TextDataset",
+    "TextTokenizer",
+    "decode_ids",
+    "load_pydoc",
+    "load_tfds_text",
+    "load_tokenizer",
+    "pydoc_texts",
+    "pydoc_tokenizer",
+    "random_tokens",
+    "train_tokenizer",
     "Dataset",
     "load",
     "load_embedded",

@@ -5,6 +5,18 @@ from leakjax.models.convnet import ConvNet, convnet
 from leakjax.models.lenet import SigmoidLeNet, lenet
 from leakjax.models.mlp import MLP, mlp
 from leakjax.models.resnet import CifarResNet, resnet18, resnet20
+from leakjax.models.transformer import (
+    TextTransformer,
+    check_token_ids,
+    embedding_model,
+    is_text_model,
+    layer_order,
+    lm_labels,
+    token_embedding,
+    transformer3,
+    transformer_classifier,
+    transformer_lm,
+)
 
 MODELS = {
     "lenet": lenet,
@@ -14,6 +26,14 @@ MODELS = {
     "resnet20": resnet20,
 }
 
+TEXT_MODELS = {
+    "transformer3": transformer3,
+    "transformer_lm": transformer_lm,
+    "transformer_classifier": transformer_classifier,
+}
+"""Text model name -> factory ``f(key, *, vocab_size, ...)`` (``transformer_classifier`` also
+needs ``num_classes``)."""
+
 __all__ = [
     "CifarResNet",
     "ConvNet",
@@ -22,6 +42,17 @@ __all__ = [
     "resnet20",
     "MLP",
     "MODELS",
+    "TEXT_MODELS",
+    "TextTransformer",
+    "check_token_ids",
+    "embedding_model",
+    "is_text_model",
+    "layer_order",
+    "lm_labels",
+    "token_embedding",
+    "transformer3",
+    "transformer_classifier",
+    "transformer_lm",
     "SigmoidLeNet",
     "find_classifier_path",
     "from_fn",
