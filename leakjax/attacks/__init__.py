@@ -22,6 +22,10 @@ from leakjax.attacks.objectives import (
 )
 from leakjax.attacks.optim import TorchLBFGS, TorchLBFGSState, torch_lbfgs
 from leakjax.attacks.run import STRATEGIES, default_strategy, run, run_batch
+from leakjax.attacks.tag import tag, tag_distance, tag_optimizer, tag_schedule
+from leakjax.attacks.text_common import nearest_tokens, observe_text
+from leakjax.attacks.text_dlg import text_dlg
+from leakjax.attacks.token_set import recover_labels_set, recover_tokens, token_scores, token_set
 
 ATTACKS = {
     "dlg": dlg,
@@ -34,6 +38,13 @@ ATTACKS = {
 }
 """Attack name -> factory ``f(model, *, spec, **hyperparameters) -> Attack``."""
 
+TEXT_ATTACKS = {
+    "text_dlg": text_dlg,
+    "tag": tag,
+    "token_set": token_set,
+}
+"""Text attack name -> factory ``f(model, **hyperparameters) -> Attack`` (no ``spec``)."""
+
 __all__ = [
     "analytic_fc",
     "analytic_fc_inversion",
@@ -42,6 +53,18 @@ __all__ = [
     "layer_weights",
     "multistep_schedule",
     "ATTACKS",
+    "TEXT_ATTACKS",
+    "nearest_tokens",
+    "observe_text",
+    "recover_labels_set",
+    "recover_tokens",
+    "tag",
+    "tag_distance",
+    "tag_optimizer",
+    "tag_schedule",
+    "text_dlg",
+    "token_scores",
+    "token_set",
     "DISTANCES",
     "LABEL_RULES",
     "STRATEGIES",

@@ -46,15 +46,19 @@ class Attack(NamedTuple):
       tol: a run whose matching loss falls below ``tol`` is "converged".
       early_stop: freeze the state once converged (iDLG's reference stops at loss < 1e-6).
       name: short name for records.
+      decode: optional ``decode(raw, obs) -> inputs`` mapping the kept restart's raw result to
+        ``AttackResult.inputs``. ``None`` (images) means ``clip(spec.denormalize(raw), 0, 1)``;
+        text attacks decode embeddings to token ids here (their ``spec`` is ``None``).
     """
 
     init: Callable[[PRNGKey, Observation], Any]
     step: Callable[[Any, Observation], tuple[Any, Array]]
     result: Callable[[Any, Observation], tuple[Array, Array, Array]]
-    spec: DataSpec
+    spec: DataSpec | None
     tol: float = 1e-6
     early_stop: bool = False
     name: str = "attack"
+    decode: Callable[[Array, Observation], Array] | None = None
 
 
 class FlatState(NamedTuple):

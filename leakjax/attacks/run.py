@@ -87,7 +87,8 @@ def run(
         ``"auto"`` (``vmap`` on GPU/TPU, ``map`` on CPU). Both give the same result.
 
     Returns:
-      An :class:`AttackResult`; ``inputs`` are in [0, 1].
+      An :class:`AttackResult`; ``inputs`` are in [0, 1] (or, for an attack with a ``decode``,
+      what it decodes to: token ids for text attacks).
     """
     _check_positive_int("run", steps=steps, restarts=restarts)
     _check_key("run", key)
@@ -115,7 +116,10 @@ def run(
         int(Status.DIVERGED),
         jnp.where(loss_b < attack.tol, int(Status.CONVERGED), int(Status.MAX_STEPS)),
     ).astype(jnp.int32)
-    inputs = jnp.clip(attack.spec.denormalize(jnp.nan_to_num(raw_b)), 0.0, 1.0)
+    if attack.decode is None:
+        inputs = jnp.clip(attack.spec.denormalize(jnp.nan_to_num(raw_b)), 0.0, 1.0)
+    else:  # e.g. text: embeddings -> token ids
+        inputs = attack.decode(jnp.nan_to_num(raw_b), obs)
     return AttackResult(
         inputs=inputs,
         labels=labels_b,

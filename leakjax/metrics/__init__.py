@@ -3,6 +3,14 @@
 from leakjax.metrics.image import SPACES, label_accuracy, mse, psnr, ssim
 from leakjax.metrics.matching import match_batch, pairwise_cost
 from leakjax.metrics.semantic import SemanticClassifier, class_match, train_semantic_classifier
+from leakjax.metrics.text import (
+    bleu_scores,
+    match_sequences,
+    rouge_scores,
+    token_accuracy,
+    token_mask,
+    token_set_precision_recall,
+)
 
 __all__ = [
     "SPACES",
@@ -15,4 +23,10 @@ __all__ = [
     "psnr",
     "ssim",
     "train_semantic_classifier",
+    "bleu_scores",
+    "match_sequences",
+    "rouge_scores",
+    "token_accuracy",
+    "token_mask",
+    "token_set_precision_recall",
 ]

@@ -101,11 +101,15 @@ def test_load_pydoc_windows():
 tfds = pytest.importorskip("tensorflow_datasets")
 
 
-@pytest.mark.parametrize("name, classes", [("imdb_reviews", 2), ("ag_news_subset", 4), ("lm1b", None)])
+@pytest.mark.parametrize(
+    "name, classes", [("imdb_reviews", 2), ("ag_news_subset", 4), ("lm1b", None)]
+)
 def test_tfds_text_with_mock_data(name, classes, tmp_path):
     tok = T.train_tokenizer(["a b c d e f g h i j"], vocab_size=10, kind="word")
     with tfds.testing.mock_data(num_examples=4):
-        ds = T.load_tfds_text(name, num_examples=3, seq_len=6, tokenizer=tok, data_dir=str(tmp_path))
+        ds = T.load_tfds_text(
+            name, num_examples=3, seq_len=6, tokenizer=tok, data_dir=str(tmp_path)
+        )
     assert ds.token_ids.shape == (3, 6) and ds.vocab_size == 10 and len(ds.texts) == 3
     for row, text in zip(ds.token_ids, ds.texts):
         n = len(tok.encode(text))
