@@ -117,6 +117,13 @@ class Model:
       bn_mode: ``"none"`` (no BatchNorm), ``"eval"`` (running statistics) or ``"train"``
         (batch statistics).
       name: a short name for records.
+      layer_order: every parameter leaf's path in **module order** (PyTorch's parameter-list
+        order: the order the layers run, kernel before bias within a layer). Label rules, IG's
+        layer weights, GradDefense's slices and the analytic attack read layer order from here,
+        never from a params dict (``jax.tree`` functions sort dict keys, so ``conv10`` or
+        ``bn0`` would come before ``conv0``'s successors). The Linen and NNX adapters record
+        it from a traced forward pass; ``None`` (a hand-built Model) falls back to the params'
+        dict insertion order, which is module order only if nothing has re-sorted the dict.
     """
 
     apply_fn: ApplyFn
@@ -129,6 +136,7 @@ class Model:
     bn_mode: str = "none"
     name: str = "model"
     extra: dict = dataclasses.field(default_factory=dict)
+    layer_order: tuple[PyTreePath, ...] | None = None
 
     def __post_init__(self):
         if self.bn_mode not in ("none", "eval", "train"):
@@ -139,6 +147,17 @@ class Model:
         get_path(self.params, self.classifier_kernel_path, what="classifier_kernel_path")
         if self.classifier_bias_path is not None:
             get_path(self.params, self.classifier_bias_path, what="classifier_bias_path")
+        order = insertion_order(self.params) if self.layer_order is None else self.layer_order
+        order = tuple(tuple(p) for p in order)
+        have = {tuple(p) for p in leaf_paths(self.params)}
+        if len(order) != len(have) or set(order) != have:
+            missing = sorted(have - set(order))[:3]
+            extra = sorted(set(order) - have)[:3]
+            raise ValueError(
+                f"Model: layer_order must list every parameter path exactly once (missing "
+                f"{missing}, unknown {extra}, {len(order)} given for {len(have)} leaves)"
+            )
+        object.__setattr__(self, "layer_order", order)
 
     def apply(self, params: Params, x: Array) -> Array:
         return self.apply_fn(params, x)
@@ -154,6 +173,46 @@ class Model:
 
     def replace(self, **changes) -> Model:
         return dataclasses.replace(self, **changes)
+
+    def ordered_leaves(self, tree: Params) -> list:
+        """The leaves of ``tree`` (params or a gradient) in module order (:attr:`layer_order`)."""
+        return [get_path(tree, p, what="layer_order") for p in self.layer_order]
+
+    def layer_index(self) -> dict[PyTreePath, int]:
+        """``{path: position in module order}``."""
+        return {p: i for i, p in enumerate(self.layer_order)}
+
+
+def leaf_paths(tree: Any) -> list[PyTreePath]:
+    """Key paths (tuples of dict keys) of every leaf, in ``jax.tree`` flatten order."""
+    return [
+        tuple(_key_str(k) for k in path)
+        for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]
+    ]
+
+
+_FIRST_IN_LAYER = {"kernel": 0, "scale": 0, "embedding": 0, "bias": 1}
+
+
+def insertion_order(params: Any) -> list[PyTreePath]:
+    """Leaf paths in dict insertion order, weights before biases inside one layer."""
+    from collections.abc import Mapping
+
+    out: list[PyTreePath] = []
+
+    def walk(node, path):
+        if isinstance(node, Mapping):
+            keys = list(node.keys())
+            keys.sort(
+                key=lambda k: _FIRST_IN_LAYER.get(k, 0) if not isinstance(node[k], Mapping) else 0
+            )
+            for k in keys:
+                walk(node[k], (*path, k))
+        else:
+            out.append(path)
+
+    walk(params, ())
+    return out
 
 
 def get_path(tree: Any, path: Sequence[Any], *, what: str = "path") -> Any:

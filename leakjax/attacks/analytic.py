@@ -17,7 +17,6 @@ model whose first layer is a Dense layer with a bias on the flattened input (e.g
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -28,21 +27,18 @@ from leakjax.types import DataSpec, Model, Observation, PyTreePath, get_path
 
 
 def find_first_dense(model: Model) -> PyTreePath:
-    """Path of the first (in module order) 2-D kernel whose input size is ``prod(input_shape)``."""
+    """Path of the first 2-D kernel (with a bias) whose input size is ``prod(input_shape)``, in
+    module order (:attr:`leakjax.Model.layer_order`, never the params dict's key order)."""
     d_in = math.prod(model.input_shape)
-
-    def walk(node, path):
-        if isinstance(node, Mapping):
-            k = node.get("kernel")
-            if k is not None and jnp.ndim(k) == 2 and "bias" in node and jnp.shape(k)[0] == d_in:
-                return (*path, "kernel")
-            for k, v in node.items():
-                found = walk(v, (*path, k))
-                if found is not None:
-                    return found
-        return None
-
-    found = walk(model.params, ())
+    found = None
+    for path in model.layer_order:
+        if path[-1] != "kernel":
+            continue
+        k = get_path(model.params, path)
+        layer = get_path(model.params, path[:-1])
+        if jnp.ndim(k) == 2 and "bias" in layer and jnp.shape(k)[0] == d_in:
+            found = path
+            break
     if found is None:
         raise ValueError(
             f"analytic_fc_inversion: model {model.name!r} has no fully connected layer with a "

@@ -29,7 +29,6 @@ reference scores trials) is kept.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import NamedTuple
 
 import jax
@@ -83,35 +82,22 @@ def _check_choice(fn: str, name: str, v, choices):
         raise ValueError(f"{fn}: {name}={v!r}, expected one of {tuple(choices)}")
 
 
-def _module_order(params) -> list[tuple]:
-    """Leaf paths in PyTorch module order: dict insertion order (creation order for Linen),
-    with ``kernel``/``scale`` before ``bias`` inside a module."""
-    rank = {"kernel": 0, "scale": 0, "embedding": 0, "bias": 1}
-    out = []
-
-    def walk(node, path):
-        if isinstance(node, Mapping):
-            keys = list(node.keys())
-            keys.sort(key=lambda k: rank.get(k, 0) if not isinstance(node[k], Mapping) else 0)
-            for k in keys:
-                walk(node[k], (*path, k))
-        else:
-            out.append(path)
-
-    walk(params, ())
-    return out
-
-
-def layer_weights(params, scheme: str = "equal"):
-    """Per-tensor weights for the gradient distance, a tree like ``params`` (or ``None``).
+def layer_weights(model: Model, scheme: str = "equal"):
+    """Per-tensor weights for the gradient distance, a tree like ``model.params`` (or ``None``).
 
     ``"linear"``: ``(L - i) / L`` for the i-th tensor in module order (1 down to 1/L);
-    ``"exp"``: ``softmax(L, L-1, ..., 1)`` (IG's options; 'equal' gives ``None``).
+    ``"exp"``: ``softmax(L, L-1, ..., 1)`` (IG's options; 'equal' gives ``None``). Module order is
+    :attr:`leakjax.Model.layer_order` (never the params dict's key order).
     """
     _check_choice("layer_weights", "scheme", scheme, LAYER_WEIGHTS)
+    if not isinstance(model, Model):
+        raise TypeError(
+            f"layer_weights: model={type(model).__name__}, expected a leakjax Model (its "
+            "layer_order gives the module order)"
+        )
     if scheme == "equal":
         return None
-    order = _module_order(params)
+    order = model.layer_order
     n = len(order)
     if scheme == "linear":
         w = np.arange(n, 0, -1, dtype=np.float64) / n
@@ -123,7 +109,7 @@ def layer_weights(params, scheme: str = "equal"):
     def lookup(path, _):
         return by_path[tuple(getattr(k, "key", str(k)) for k in path)]
 
-    return jax.tree_util.tree_map_with_path(lookup, params)
+    return jax.tree_util.tree_map_with_path(lookup, model.params)
 
 
 def multistep_schedule(lr, max_steps: int):
@@ -286,7 +272,7 @@ def inverting_gradients(
 
     grad_fn = client_gradient(model)
     dist_fn = DISTANCES[distance]
-    weights = layer_weights(model.params, weighting)
+    weights = layer_weights(model, weighting)
     shape = tuple(model.input_shape)
     lo, hi = spec.box()
 

@@ -5,8 +5,8 @@
 1. :func:`graddefense_slices` (needs the model and a root set): per-tensor sensitivity
    ``S_l = mean_b ||d(sum g_l)/dx_b||_F`` of the batch gradient on the root set (by default 5
    images per class in the references), then the flattened update (tensors concatenated in
-   ``jax.tree`` leaf order, which for flax dicts is alphabetical by path, not PyTorch's module
-   order) is cut into ``slices_num`` slices of roughly equal total sensitivity: every tensor is
+   **module order**, :attr:`leakjax.Model.layer_order`, as the references iterate PyTorch's
+   parameter list; not ``jax.tree`` leaf order, which sorts dict keys) is cut into ``slices_num`` slices of roughly equal total sensitivity: every tensor is
    split into ``n_l / a`` "atoms" (``a`` = gcd of all tensor sizes) of sensitivity
    ``S_l / (n_l / a)`` each, packed greedily in order into slices of up to ``sum(S) /
    slices_num``; the last slice takes the rest. Returns the slice boundaries (a static NumPy
@@ -39,15 +39,24 @@ from leakjax.defenses._common import canonicalize_key, check_number
 from leakjax.defenses._tier2 import Tier2Defense
 from leakjax.defenses.placement import located
 from leakjax.fl.client import GradFn, KeyedGradFn, loss_fn
-from leakjax.types import Model
+from leakjax.types import Model, leaf_paths
 
 
 class GradDefenseState(NamedTuple):
     key: jax.Array
 
 
+def layer_permutation(model: Model | None, tree=None) -> np.ndarray | None:
+    """Positions, in ``jax.tree`` leaf order, of the tensors in module order (``None``: no
+    model given, keep leaf order)."""
+    if model is None:
+        return None
+    pos = {p: i for i, p in enumerate(leaf_paths(model.params if tree is None else tree))}
+    return np.asarray([pos[p] for p in model.layer_order], np.int64)
+
+
 def layer_sensitivities(model: Model, params, x, y) -> np.ndarray:
-    """``S_l = mean_b ||d(sum g_l)/dx_b||_F`` per tensor (leaf order of ``params``)."""
+    """``S_l = mean_b ||d(sum g_l)/dx_b||_F`` per tensor, in module order."""
     loss = loss_fn(model)
 
     def sums(xx):
@@ -57,7 +66,7 @@ def layer_sensitivities(model: Model, params, x, y) -> np.ndarray:
     jac = jax.jacrev(sums)(x)  # (L, B, ...)
     nl, b = jac.shape[0], jac.shape[1]
     norms = jnp.sqrt(jnp.sum(jnp.square(jac.reshape(nl, b, -1)), axis=-1))
-    return np.asarray(jnp.mean(norms, axis=1), np.float64)
+    return np.asarray(jnp.mean(norms, axis=1), np.float64)[layer_permutation(model)]
 
 
 def slices_from_sensitivities(sizes, sens, slices_num: int) -> np.ndarray:
@@ -107,7 +116,7 @@ def graddefense_slices(
         if spec is not None:
             x = spec.normalize(x)
         sens = layer_sensitivities(model, params, x, jnp.asarray(root_labels))
-    sizes = [int(np.prod(t.shape)) for t in jax.tree.leaves(params)]
+    sizes = [int(np.prod(t.shape)) for t in model.ordered_leaves(params)]
     return slices_from_sensitivities(sizes, sens, slices_num)
 
 
@@ -142,24 +151,27 @@ def _chosen_mask(key, bounds, perturb_slices_num):
     return slice_on[jnp.asarray(_slice_ids(bounds))]  # (total,)
 
 
-def _flatten(tree):
+def _flatten(tree, perm=None):
+    """Concatenate the tensors (in module order when ``perm`` is given)."""
     leaves, treedef = jax.tree.flatten(tree)
-    flat = jnp.concatenate([jnp.ravel(t) for t in leaves])
-    return flat, (treedef, [t.shape for t in leaves], [t.dtype for t in leaves])
+    perm = np.arange(len(leaves)) if perm is None else perm
+    ordered = [leaves[j] for j in perm]
+    flat = jnp.concatenate([jnp.ravel(t) for t in ordered])
+    return flat, (treedef, perm, [t.shape for t in ordered], [t.dtype for t in ordered])
 
 
 def _unflatten(flat, meta):
-    treedef, shapes, dtypes = meta
-    out, i = [], 0
-    for s, d in zip(shapes, dtypes):
+    treedef, perm, shapes, dtypes = meta
+    out, i = [None] * len(perm), 0
+    for j, s, d in zip(perm, shapes, dtypes):
         n = int(np.prod(s))
-        out.append(flat[i : i + n].reshape(s).astype(d))
+        out[j] = flat[i : i + n].reshape(s).astype(d)
         i += n
     return jax.tree.unflatten(treedef, out)
 
 
 def grad_defense(
-    slice_bounds, key, *, perturb_slices_num: int = 5, noise_std=0.01
+    slice_bounds, key, *, perturb_slices_num: int = 5, noise_std=0.01, model: Model | None = None
 ) -> optax.GradientTransformation:
     """GradDefense's noise on a random subset of equal-sensitivity slices (tier 1).
 
@@ -169,6 +181,9 @@ def grad_defense(
       perturb_slices_num: slices perturbed per update (default 5 of 10).
       noise_std: std of the Gaussian noise on the chosen slices (plato's "scale", 0.01). May be
         traced.
+      model: the model whose :attr:`~leakjax.Model.layer_order` orders the tensors before they
+        are concatenated and sliced (as :func:`graddefense_slices` does); ``None`` keeps
+        ``jax.tree`` leaf order (only consistent with slices computed in that order).
 
     Default placement ``"step"``: plato applies GradDefense to every local step's gradient.
     """
@@ -181,9 +196,11 @@ def grad_defense(
         del params
         return GradDefenseState(key=key)
 
+    perm = layer_permutation(model)
+
     def update_fn(updates, state, params=None):
         del params
-        flat, meta = _flatten(updates)
+        flat, meta = _flatten(updates, perm)
         if flat.size != bounds[-1]:
             raise ValueError(
                 f"{fn}: the update has {flat.size} entries but slice_bounds cover "
@@ -224,13 +241,14 @@ class GradDefenseClip(Tier2Defense):
         ids = jnp.asarray(_slice_ids(bounds))
         n = bounds.size - 1
         s = self.noise_std
+        perm = layer_permutation(model)
 
         def keyed(key, params, x, y):
             k_sel, k_noise = jax.random.split(key)
             mask = _chosen_mask(k_sel, bounds, self.perturb_slices_num)
 
             def one(xi, yi):
-                flat, _ = _flatten(grad_fn(params, xi[None], yi[None]))
+                flat, _ = _flatten(grad_fn(params, xi[None], yi[None]), perm)
                 sq = jax.ops.segment_sum(jnp.square(flat), ids, num_segments=n)
                 coef = 1.0 / jnp.maximum(1.0, jnp.sqrt(sq) / s)
                 return flat * jnp.where(mask, coef[ids], 1.0)
@@ -239,7 +257,7 @@ class GradDefenseClip(Tier2Defense):
             mean = jnp.mean(per, axis=0)
             noise = jax.random.normal(k_noise, mean.shape, jnp.float32) * s
             out = mean + jnp.where(mask, noise, 0.0)
-            _, meta = _flatten(params)
+            _, meta = _flatten(params, perm)
             return _unflatten(out, meta)
 
         return keyed
@@ -287,8 +305,12 @@ class GradDefenseAuto(Tier2Defense):
         noise_std=0.01,
         root=None,
         root_per_class=5,
+        compensate: bool = False,
+        q: float = 6.0,
     ):
         self.key = canonicalize_key("grad_defense", key)
+        self.compensate = bool(compensate)
+        self.q = q
         self.slices_num = slices_num
         self.perturb_slices_num = perturb_slices_num
         self.noise_std = noise_std
@@ -297,8 +319,23 @@ class GradDefenseAuto(Tier2Defense):
         self._cache = {}
         self.description = (
             f"grad_defense(slices={slices_num}, perturbed={perturb_slices_num}, "
-            f"noise_std={noise_std}, root={'given' if root is not None else 'synthetic'})"
+            f"noise_std={noise_std}, root={'given' if root is not None else 'synthetic'}"
+            + (f", compensate=Q{q}" if compensate else "")
+            + ")"
         )
+
+    def server_compensate(self, model: Model, pseudo_gradient, num_steps: int = 1):
+        """The server's de-noising of one received update (card 14), when ``compensate``.
+
+        Applied by :func:`leakjax.fl.fedavg` with ``server_compensation=True`` to each client's
+        pseudo-gradient ``u = -delta / (lr K)``. With noise of std ``s`` on each of ``K`` local
+        steps, ``u``'s noise has std ``s / sqrt(K)`` on the perturbed slices, the scale used for
+        the Marchenko-Pastur bounds (exact for ``K = 1``).
+        """
+        if not self.compensate:
+            return pseudo_gradient
+        std = self.noise_std / math.sqrt(max(int(num_steps), 1))
+        return graddefense_compensate(pseudo_gradient, noise_std=std, q=self.q, model=model)
 
     def wrap(self, model: Model, grad_fn: GradFn) -> KeyedGradFn:
         cached = self._cache.get(id(model))
@@ -319,7 +356,11 @@ class GradDefenseAuto(Tier2Defense):
         def keyed(key, params, xb, yb):
             g = grad_fn(params, xb, yb)
             tx = grad_defense(
-                bounds, key, perturb_slices_num=self.perturb_slices_num, noise_std=self.noise_std
+                bounds,
+                key,
+                perturb_slices_num=self.perturb_slices_num,
+                noise_std=self.noise_std,
+                model=model,
             )
             out, _ = tx.update(g, tx.init(params), params)
             return out
@@ -327,16 +368,17 @@ class GradDefenseAuto(Tier2Defense):
         return keyed
 
 
-def graddefense_compensate(update, *, noise_std, q: float = 6.0):
+def graddefense_compensate(update, *, noise_std, q: float = 6.0, model: Model | None = None):
     """Server-side compensation: keep the spectral components outside the noise bulk.
 
     The flattened update (``d`` entries) is reshaped to ``V x W`` with ``V`` the smallest
     divisor of ``d`` with ``V >= sqrt(q d)``; the column covariance's eigenvalues inside the
     Marchenko-Pastur bulk ``[(1 - 1/sqrt(r))^2, (1 + 1/sqrt(r))^2] * noise_std^2`` with
     ``r = V / W`` are treated as noise, and the update is projected onto the remaining
-    eigenvectors. Shapes are static, values may be traced.
+    eigenvectors. Shapes are static, values may be traced. ``model`` orders the tensors (module
+    order) before flattening, as the reference flattens PyTorch's parameter list.
     """
-    flat, meta = _flatten(update)
+    flat, meta = _flatten(update, layer_permutation(model))
     d = int(flat.size)
     lo = int(math.ceil(math.sqrt(q * d)))
     v = next((c for c in range(max(lo, 1), d + 1) if d % c == 0), d)

@@ -80,8 +80,9 @@ class Soteria(Tier2Defense):
         if model.features_fn is None:
             raise ValueError(
                 f"soteria: model {model.name!r} has no features_fn (the representation entering "
-                "the classifier layer); build it with leakjax.models.from_linen (captures it) or "
-                "pass features_fn= to the adapter"
+                "the classifier layer); build it with leakjax.models.from_linen or "
+                "leakjax.models.from_nnx (both capture it), or pass features_fn= to "
+                "leakjax.models.from_fn"
             )
 
         def keyed(key, params, x, y):

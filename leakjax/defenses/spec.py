@@ -18,6 +18,8 @@ item                      defense
 ``outpost[=BETA]``        :func:`outpost` (beta default 0.125)
 ``graddefense[=S[:N:M]]`` GradDefense noise std S (0.01), N perturbed (5) of M slices (10);
                           slices from a synthetic root set (see ``GradDefenseAuto``)
+``graddefense_comp[=S[:N:M[:Q]]]`` the same, plus the server's compensation (Q = 6) applied
+                          by the FedAvg server step (``fedavg(server_compensation=True)``)
 ``soteria=P``             :func:`soteria`, percent of features pruned in [0, 100) (tier 2)
 ``dpsgd=C:SIGMA``         :func:`dp_sgd`, per-example clip C and noise multiplier (tier 2)
 ``mixup=K[:ALPHA]``       :func:`mixup` (tier 2)
@@ -70,12 +72,13 @@ SYNTAX = {
     "quant": f"quant=KIND (one of {', '.join(QUANT_KINDS)})",
     "outpost": "outpost or outpost=BETA (float >= 0)",
     "graddefense": "graddefense or graddefense=STD[:PERTURBED:SLICES]",
+    "graddefense_comp": "graddefense_comp or graddefense_comp=STD[:PERTURBED:SLICES[:Q]]",
     "soteria": "soteria=PERCENT (float in [0, 100))",
     "dpsgd": "dpsgd=CLIP:NOISE_MULTIPLIER",
     "mixup": "mixup=K[:ALPHA]",
     "instahide": "instahide=K",
 }
-TIER2 = ("soteria", "dpsgd", "mixup", "instahide", "graddefense")
+TIER2 = ("soteria", "dpsgd", "mixup", "instahide", "graddefense", "graddefense_comp")
 
 
 def _syntax_help() -> str:
@@ -139,8 +142,8 @@ def _build(name: str, value: str | None, key, item: str):
     if name == "outpost":
         v = f(0, 1)
         return outpost(key, beta=v[0]) if v else outpost(key)
-    if name == "graddefense":
-        v = f(0, 3)
+    if name in ("graddefense", "graddefense_comp"):
+        v = f(0, 4 if name == "graddefense_comp" else 3)
         std = v[0] if v else 0.01
         pert = _int(name, v[1], item) if len(v) > 1 else 5
         slices = _int(name, v[2], item) if len(v) > 2 else 10
@@ -148,7 +151,10 @@ def _build(name: str, value: str | None, key, item: str):
             raise ValueError(
                 f"parse_defense: item {item!r}: PERTURBED > SLICES; syntax: {SYNTAX[name]}"
             )
-        return GradDefenseAuto(key, slices_num=slices, perturb_slices_num=pert, noise_std=std)
+        comp = dict(compensate=True, q=v[3] if len(v) > 3 else 6.0) if name.endswith("comp") else {}
+        return GradDefenseAuto(
+            key, slices_num=slices, perturb_slices_num=pert, noise_std=std, **comp
+        )
     if name == "soteria":
         return soteria(f(1, 1)[0])
     if name == "dpsgd":

@@ -16,7 +16,7 @@ shard (with replacement) and trains ``recipe.epochs`` epochs over them in batche
 weights when undefended). The tier-1 defense state (error-feedback residual, Outpost's counter)
 is carried **per client** across rounds; its randomness comes from each round's key, so no
 noise repeats. Optional server-side processing of each received update (GradDefense's
-compensation) is the defense's ``server_compensate(pseudo_gradient, num_steps)`` method, used
+compensation) is the defense's ``server_compensate(model, pseudo_gradient, num_steps)`` method, used
 when ``server_compensation=True``.
 
 Upload bits are :func:`leakjax.defenses.upload_bits` of each client's shared update with the
@@ -166,7 +166,8 @@ def fedavg(
         if not callable(compensate):
             raise ValueError(
                 f"fedavg: server_compensation=True but defense={defense!r} has no "
-                "server_compensate method (GradDefense has one: graddefense(compensate=...))"
+                "server_compensate method (GradDefense has one: the spec 'graddefense_comp' or "
+                "GradDefenseAuto(..., compensate=True))"
             )
     params = model.params if params is None else params
     shards = dirichlet_split(np.asarray(train_y), num_clients, dirichlet_alpha, split_seed)
@@ -198,7 +199,7 @@ def fedavg(
         )
         if compensate is not None:
             u = jax.tree.map(lambda d: -d / scale, delta)
-            delta = jax.tree.map(lambda v: -scale * v, compensate(u, k_steps))
+            delta = jax.tree.map(lambda v: -scale * v, compensate(model, u, k_steps))
         return delta, state, upload_bits(delta, wire)
 
     cd = ClientDefense.build(defense, recipe.defense_placement, fn="fedavg")

@@ -322,6 +322,7 @@ def _build(
         features_fn=features_fn,
         bn_mode="none",
         name=name,
+        layer_order=_layer_order(num_layers, tied),
         extra={
             "modality": "text",
             "task": task,

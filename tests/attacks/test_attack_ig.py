@@ -118,13 +118,13 @@ def test_multistep_schedule_and_layer_weights(relu_mlp):
         [0.1, 0.1, 0.01, 0.01, 0.001, 1e-4],
         rtol=1e-5,
     )
-    w = attacks.layer_weights(relu_mlp.params, "linear")
+    w = attacks.layer_weights(relu_mlp, "linear")
     # module order: dense0/kernel, dense0/bias, classifier/kernel, classifier/bias
     assert w["dense0"]["kernel"] == 1.0 and w["dense0"]["bias"] == 0.75
     assert w["classifier"]["bias"] == 0.25
-    we = attacks.layer_weights(relu_mlp.params, "exp")
+    we = attacks.layer_weights(relu_mlp, "exp")
     assert math.isclose(sum(jax.tree.leaves(we)), 1.0)
-    assert attacks.layer_weights(relu_mlp.params, "equal") is None
+    assert attacks.layer_weights(relu_mlp, "equal") is None
 
 
 def test_tv_and_group_priors():
