@@ -154,10 +154,15 @@ def band_mask(x: jax.Array, bottom_fraction, top_fraction, method: str = "rank")
 
 
 def global_norm(tree: Any) -> jax.Array:
+    """``sqrt(sum of squares)`` over every leaf; 0 with a zero (finite) derivative at zero, where
+    a plain ``sqrt`` would give a NaN gradient (a defense inside an attack's objective is
+    differentiated through)."""
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros((), jnp.float32)
-    return jnp.sqrt(sum(jnp.sum(jnp.square(jnp.asarray(x, jnp.float32))) for x in leaves))
+    sq = sum(jnp.sum(jnp.square(jnp.asarray(x, jnp.float32))) for x in leaves)
+    ok = sq > 0
+    return jnp.where(ok, jnp.sqrt(jnp.where(ok, sq, 1.0)), 0.0)
 
 
 def error_feedback_sparsifier(select_mask, state_cls, error_feedback: bool):

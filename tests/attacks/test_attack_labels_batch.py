@@ -57,3 +57,19 @@ def test_llg_subtracts_impact_from_selected_class():
 def test_idlg_rule_rejects_batches(relu_model):
     with pytest.raises(ValueError, match="batch_size"):
         infer_labels(relu_model, _grad(relu_model, [1, 2]), rule="idlg", batch_size=2)
+
+
+def test_cosine_distances_are_safe_for_zero_updates():
+    from leakjax.attacks import cosine_distance, layerwise_cosine_distance
+
+    g = {"a": jnp.array([1.0, -2.0]), "b": jnp.array([[0.5]])}
+    zero = jax.tree.map(jnp.zeros_like, g)
+    for dist, one in ((cosine_distance, 1.0), (layerwise_cosine_distance, 2.0)):
+        assert float(dist(zero, g)) == pytest.approx(one)
+        assert float(dist(g, zero)) == pytest.approx(one)
+        assert float(dist(zero, zero)) == pytest.approx(one)
+        grad = jax.grad(lambda t, d=dist: d(t, g))(zero)
+        assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(grad))
+        assert float(dist(g, g)) == pytest.approx(0.0, abs=1e-6)
+        neg = jax.tree.map(jnp.negative, g)
+        assert float(dist(g, neg)) == pytest.approx(2 * one, abs=1e-6)

@@ -292,3 +292,16 @@ def test_bad_key_type():
         D.gaussian_noise(0.1, jax.random.PRNGKey(0))
     with pytest.raises(TypeError, match="noise_std"):
         D.gaussian_noise("0.1", 0)
+
+
+def test_global_norm_and_clip_are_safe_at_zero():
+    """A zero update: norm 0 with a finite (zero) derivative, clipping leaves it at zero."""
+    from leakjax.defenses._common import global_norm
+
+    zero = {"a": jnp.zeros((3,)), "b": jnp.zeros((2, 2))}
+    assert float(global_norm(zero)) == 0.0
+    g = jax.grad(lambda t: global_norm(t))(zero)
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(g))
+    gc = jax.grad(lambda t: jnp.sum(D.clip_global_norm(1.0).update(t, None)[0]["a"]))(zero)
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(gc))
+    assert float(global_norm({"a": jnp.array([3.0, 4.0])})) == pytest.approx(5.0)

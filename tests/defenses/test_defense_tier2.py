@@ -37,6 +37,21 @@ def test_dp_sgd_zero_noise_is_mean_of_clipped_per_example_grads():
     np.testing.assert_allclose(float(jnp.std(resid)), 100.0 * c / 3, rtol=0.05)
 
 
+def test_dp_epsilon_matches_published_tuples():
+    """Abadi et al. 2016 Sec. 3.1: q=0.01, sigma=4, delta=1e-5, T=10000 -> eps ~ 1.26 (moments
+    accountant); Opacus' compute_dp_sgd_privacy docs: 60000 examples, batch 256, sigma=1.12,
+    60 epochs, orders (10, 20, 100), delta=1e-5 -> eps = 2.95. Both use the classic RDP-to-DP
+    conversion; the tight one is never larger."""
+    abadi = D.dp_epsilon(4.0, 0.01, 10000, 1e-5, conversion="classic", orders=range(2, 65))
+    assert abadi == pytest.approx(1.26, abs=0.005)
+    steps = 60 * -(-60000 // 256)
+    opacus = D.dp_epsilon(1.12, 256 / 60000, steps, 1e-5, conversion="classic", orders=[10, 20, 100])
+    assert opacus == pytest.approx(2.95, abs=0.005)
+    assert D.dp_epsilon(4.0, 0.01, 10000, 1e-5) < abadi
+    with pytest.raises(ValueError, match="conversion='loose'"):
+        D.dp_epsilon(4.0, 0.01, 10, 1e-5, conversion="loose")
+
+
 def test_dp_epsilon_accountant():
     e1 = D.dp_epsilon(1.1, 0.01, 1000, 1e-5)
     e2 = D.dp_epsilon(2.0, 0.01, 1000, 1e-5)
