@@ -48,6 +48,7 @@ from leakjax.attacks.priors import (
 )
 from leakjax.fl.client import client_gradient
 from leakjax.fl.local import LocalRecipe, local_update
+from leakjax.fl.observe import apply_defense
 from leakjax.types import DataSpec, Model, Observation, ThreatModel
 
 LAYER_WEIGHTS = ("equal", "linear", "exp")
@@ -155,6 +156,7 @@ def inverting_gradients(
     distance_scale=1.0,
     weighting: str = "equal",
     recipe: LocalRecipe | None = None,
+    client_defense=None,
     remat: bool = True,
     bn_weight=None,
     bn_first_scale=10.0,
@@ -191,6 +193,13 @@ def inverting_gradients(
       recipe: the local-training recipe the attacker assumes for ``kind="delta"``
         observations (``None``: ``threat_model.recipe``, else the Observation's).
       remat: rematerialize the unrolled local training (see :func:`leakjax.fl.local_update`).
+      client_defense: an adaptive attacker's imitation of the client's defense: a
+        **deterministic** tier-1 transform (e.g. ``prune_by_magnitude(0.9)``, ``quantize``, or
+        ``leakjax.fl.defended.as_defense_transform(simulation)``), applied inside the simulated
+        client by the same mechanism as the real client's defense (per local step or on the
+        update, as the assumed recipe's ``defense_placement`` or the defense's default says).
+        Randomness is the client's secret, so the attacker's copy gets a fixed key. ``None``:
+        the attacker simulates an undefended client.
       bn_weight: BatchNorm-statistics prior weight, ``None`` = off (needs a model with BN
         statistics; with a ``threat_model``, ``bn_stats_known=True``). Traceable.
       bn_first_scale: multiplier of the first BN layer's term (10 in DeepInversion).
@@ -297,8 +306,12 @@ def inverting_gradients(
             source = jax.tree.map(jnp.negative, source)
         return infer_labels(model, source, rule=label_rule, batch_size=obs.batch_size)
 
+    sim_key = jax.random.key(0)
+
     def simulate(obs: Observation, x, y):
         if obs.kind == "gradient":
+            if client_defense is not None:
+                return apply_defense(sim_key, client_defense, model, obs.params, x, y)
             return grad_fn(obs.params, x, y)
         if obs.kind == "delta":
             r = recipe if recipe is not None else obs.recipe
@@ -308,7 +321,16 @@ def inverting_gradients(
                     "pass recipe= (or ThreatModel.recipe), or observe with "
                     "leakjax.fl.observe_update"
                 )
-            return local_update(model, r, obs.params, x, y, remat=remat)
+            return local_update(
+                model,
+                r,
+                obs.params,
+                x,
+                y,
+                remat=remat,
+                defense=client_defense,
+                key=sim_key if client_defense is not None else None,
+            )
         raise ValueError(f"{fn}: obs.kind={obs.kind!r}, expected 'gradient' or 'delta'")
 
     def match_cost(obs, x, y):

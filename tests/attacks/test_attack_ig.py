@@ -195,3 +195,27 @@ def test_analytic_exact_for_one_image(relu_mlp, images):
     lenet = models.lenet(jax.random.key(0), input_shape=(8, 8, 1), num_classes=4)
     with pytest.raises(ValueError, match="fully connected"):
         attacks.analytic_fc_inversion(lenet, obs)
+
+
+def test_adaptive_client_defense_uses_the_clients_mechanism():
+    """The attacker's copy of a deterministic per-step defense reproduces the observed delta at
+    the true inputs exactly (matching cost 0); without it, the cost is clearly positive."""
+    from leakjax import defenses as D
+
+    m = models.mlp(jax.random.key(0), input_shape=(4, 4, 1), num_classes=3, hidden=(8,))
+    spec = DataSpec("t", (4, 4, 1), 3)
+    imgs = jax.random.uniform(jax.random.key(1), (4, 4, 4, 1))
+    y = jnp.array([0, 1, 2, 0])
+    recipe = fl.LocalRecipe(epochs=2, batch_size=2, lr=0.1, defense_placement="step")
+    d = D.prune_by_magnitude(0.7)
+    obs = fl.observe_update(jax.random.key(2), m, imgs, y, spec=spec, recipe=recipe, defense=d,
+                            reveal_labels=True)
+    costs = {}
+    for name, cd in (("adaptive", d), ("plain", None)):
+        atk = attacks.inverting_gradients(m, spec=spec, labels="given", max_steps=10,
+                                          client_defense=cd)
+        state = atk.init(jax.random.key(0), obs)
+        state = state._replace(x=spec.normalize(imgs)[None])
+        costs[name] = float(atk.result(state, obs)[2])
+    assert costs["adaptive"] < 1e-5
+    assert costs["plain"] > 1e-3
