@@ -111,8 +111,28 @@ def _int(name, v, item):
     return int(v)
 
 
-def _build(name: str, value: str | None, key, item: str):
-    f = lambda lo, hi: _floats(name, value, lo, hi, item)  # noqa: E731
+# value positions that stay Python numbers (counts, and GradDefense's Q, which sizes arrays);
+# every other number of an item may be a traced scalar (a sweep's batch axis)
+STATIC_POSITIONS = {
+    "graddefense": (1, 2),
+    "graddefense_comp": (1, 2, 3),
+    "mixup": (0,),
+    "instahide": (0,),
+}
+
+
+def _build(name: str, value: str | None, key, item: str, numbers=None):
+    """Build one item; ``numbers`` (from :func:`defense_numbers`) replaces its non-static
+    parsed values, which may then be traced."""
+
+    def f(lo, hi):
+        parsed = _floats(name, value, lo, hi, item)
+        if numbers is None:
+            return parsed
+        static = STATIC_POSITIONS.get(name, ())
+        it = iter(numbers)
+        return [p if i in static else next(it) for i, p in enumerate(parsed)]
+
     if name == "noise_std":
         return gaussian_noise(f(1, 1)[0], key)
     if name == "noise_var":
@@ -187,32 +207,60 @@ def _items(spec: str) -> list[tuple[str, str | None, str]]:
     return out
 
 
-def parse_defense(spec: str, key) -> tuple[Any, str]:
-    """Parse ``spec`` (see the module docstring) into ``(defense, description)``.
+def defense_numbers(spec: str) -> tuple[str, list[float]]:
+    """Split ``spec`` into a skeleton (its structure, numbers replaced by ``#``) and the list of
+    its numbers that may be traced. Specs with the same skeleton build the same computation;
+    a sweep batches their numbers. ``quant`` kinds and the counts of ``graddefense``,
+    ``mixup`` and ``instahide`` stay in the skeleton."""
+    if not isinstance(spec, str) or spec.strip().lower() in ("", "none"):
+        return "none", []
+    skeleton, numbers = [], []
+    for name, value, item in _items(spec):
+        if name == "quant" or value is None:
+            skeleton.append(item.replace(" ", ""))
+            continue
+        parts = _floats(name, value, 0, 8, item)
+        static = STATIC_POSITIONS.get(name, ())
+        shown = []
+        for i, p in enumerate(parts):
+            if i in static:
+                shown.append(repr(p))
+            else:
+                shown.append("#")
+                numbers.append(p)
+        skeleton.append(f"{name}={':'.join(shown)}")
+    return ",".join(skeleton), numbers
 
-    Args:
-      spec: e.g. ``"clip=4,noise_std=0.01"``; ``""`` or ``"none"`` gives ``(None, "")``.
-      key: typed PRNG key or int seed; item i uses ``fold_in(key, i)``.
 
-    Returns:
-      ``defense`` is ``None``, an ``optax.GradientTransformation`` (tier-1 items only), or a
-      tier-2 defense (``.wrap(model, grad_fn)``; a tier-2 item followed by tier-1 items gives
-      a :class:`leakjax.defenses._tier2.Tier2ThenTier1`). ``description`` is the normalized
-      spec.
+def build_defense(spec: str, key, numbers=None):
+    """:func:`parse_defense`'s defense, with the spec's traceable numbers replaced by
+    ``numbers`` (same order as :func:`defense_numbers`; scalars that may be traced)."""
+    if not isinstance(spec, str) or spec.strip().lower() in ("", "none"):
+        return None
+    if numbers is None:
+        return parse_defense(spec, key)[0]
+    key = canonicalize_key("build_defense", key)
+    numbers = list(numbers)
+    items, consumed = [], 0
+    for name, value, item in _items(spec):
+        n = 0
+        if name != "quant" and value is not None:
+            parts = _floats(name, value, 0, 8, item)
+            n = len(parts) - len([i for i in STATIC_POSITIONS.get(name, ()) if i < len(parts)])
+        items.append((name, value, item, numbers[consumed : consumed + n]))
+        consumed += n
+    if consumed != len(numbers):
+        raise ValueError(
+            f"build_defense: spec {spec!r} has {consumed} traceable numbers, got {len(numbers)}"
+        )
+    return _assemble(items, key, spec)[0]
 
-    Raises:
-      ValueError: unknown names and bad values, naming the item and the accepted syntax.
-    """
-    if not isinstance(spec, str):
-        raise TypeError(f"parse_defense: spec={spec!r}, expected a string such as 'prune=0.9'")
-    if spec.strip().lower() in ("", "none"):
-        return None, ""
-    key = canonicalize_key("parse_defense", key)
-    items = _items(spec)
+
+def _assemble(items, key, spec):
     tier2, tier1, desc = None, [], []
-    for i, (name, value, item) in enumerate(items):
+    for i, (name, value, item, numbers) in enumerate(items):
         try:
-            d = _build(name, value, jax.random.fold_in(key, i), item)
+            d = _build(name, value, jax.random.fold_in(key, i), item, numbers)
         except (ValueError, TypeError) as e:
             if str(e).startswith("parse_defense"):
                 raise
@@ -237,6 +285,31 @@ def parse_defense(spec: str, key) -> tuple[Any, str]:
         tier2.description = description
         return tier2, description
     return Tier2ThenTier1(tier2, tx, description), description
+
+
+def parse_defense(spec: str, key) -> tuple[Any, str]:
+    """Parse ``spec`` (see the module docstring) into ``(defense, description)``.
+
+    Args:
+      spec: e.g. ``"clip=4,noise_std=0.01"``; ``""`` or ``"none"`` gives ``(None, "")``.
+      key: typed PRNG key or int seed; item i uses ``fold_in(key, i)``.
+
+    Returns:
+      ``defense`` is ``None``, an ``optax.GradientTransformation`` (tier-1 items only), or a
+      tier-2 defense (``.wrap(model, grad_fn)``; a tier-2 item followed by tier-1 items gives
+      a :class:`leakjax.defenses._tier2.Tier2ThenTier1`). ``description`` is the normalized
+      spec.
+
+    Raises:
+      ValueError: unknown names and bad values, naming the item and the accepted syntax.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"parse_defense: spec={spec!r}, expected a string such as 'prune=0.9'")
+    if spec.strip().lower() in ("", "none"):
+        return None, ""
+    key = canonicalize_key("parse_defense", key)
+    items = [(name, value, item, None) for name, value, item in _items(spec)]
+    return _assemble(items, key, spec)
 
 
 def spec_wire_format(spec: str) -> WireFormat:
