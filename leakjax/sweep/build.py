@@ -119,13 +119,35 @@ def validate_cell(sweep: str, cell: dict) -> None:
         _fail(sweep, "model", m.name, f"unknown model; expected one of {sorted(models.MODELS)}")
     if m.state not in ("untrained", "pretrained"):
         _fail(sweep, "model.state", m.state, "expected 'untrained' or 'pretrained'")
-    names = (*data.EMBEDDED, "random")
+    names = (*data.EMBEDDED, "random", "files")
     if d.name not in names and not d.name.startswith(("emnist", "cifar", "mnist", "svhn")):
         _fail(sweep, "data", d.name, f"unknown dataset; expected one of {names} or a tfds name")
     for nm in ("victims", "batch_size"):
         v = getattr(d, nm)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             _fail(sweep, f"data.{nm}", v, "expected a positive integer")
+    if d.name == "files":
+        import os
+
+        if not d.paths or len(d.paths) != len(d.labels):
+            _fail(
+                sweep,
+                "data.labels",
+                d.labels,
+                f"expected one label per file ({len(d.paths)} files)",
+            )
+        for p in d.paths:
+            if not os.path.isfile(p):
+                _fail(sweep, "data.paths", p, "no such file")
+        if d.image_shape is None:
+            _fail(sweep, "data.image_shape", None, "files need the (H, W, C) to resize them to")
+        if d.victims * d.batch_size > len(d.paths):
+            _fail(
+                sweep,
+                "data.victims",
+                d.victims,
+                f"{len(d.paths)} files hold at most {len(d.paths) // d.batch_size} victims",
+            )
     if d.normalize not in ("auto", "raw", "dataset"):
         _fail(sweep, "data.normalize", d.normalize, "expected 'auto', 'raw' or 'dataset'")
     modes = LABEL_MODES_BY_ATTACK.get(a.name, ("infer", "given", "optimize"))
@@ -238,7 +260,15 @@ def load_victims(d: dict, num_victims: int) -> Victims:
             spec,
             tuple(str(i) for i in range(c)),
         )
-    ds = data.load(d["name"], split=d["split"])
+    if d["name"] == "files":
+        ds = data.load_image_files(
+            d["paths"],
+            list(d["labels"]),
+            image_shape=tuple(d["image_shape"]),
+            num_classes=d.get("num_classes"),
+        )
+    else:
+        ds = data.load(d["name"], split=d["split"])
     if len(ds) < n:
         raise SweepError(
             f"data={d['name']!r} split={d['split']!r} has {len(ds)} images; {num_victims} victims "

@@ -62,7 +62,16 @@ def run_config(cell: dict, victim: int) -> dict:
                 "normalize": d.normalize,
                 **(
                     {"image_shape": list(d.image_shape), "num_classes": d.num_classes}
-                    if d.name == "random"
+                    if d.name in ("random", "files")
+                    else {}
+                ),
+                **(
+                    {
+                        "paths": [str(p) for p in d.paths],
+                        "labels": [int(v) for v in d.labels],
+                        "sha256": [file_sha256(p) for p in d.paths],
+                    }
+                    if d.name == "files"
                     else {}
                 ),
             },
@@ -77,6 +86,14 @@ def run_config(cell: dict, victim: int) -> dict:
             "seed": int(cell["seed"]),
         }
     )
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def canonical_json(obj: Any) -> str:

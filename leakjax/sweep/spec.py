@@ -157,8 +157,12 @@ class Data:
       batch_size: B, images per victim (the client's batch; n samples for a FedAvg client).
       normalize: ``"auto"`` (raw [0, 1] pixels for DLG/iDLG, the dataset's mean/std
         otherwise, as the references do), ``"raw"`` or ``"dataset"``.
-      image_shape, num_classes: only for ``name="random"`` (uniform noise images with cycling
-        labels: tests and speed benchmarks).
+      image_shape, num_classes: for ``name="random"`` (uniform noise images with cycling
+        labels: tests and speed benchmarks) and ``name="files"`` (the shape files are resized
+        to; the number of classes of the model).
+      paths, labels: for ``name="files"``: PNG/JPEG files (read with
+        :func:`leakjax.data.load_image_files`) and one integer label per file. A run's identity
+        includes each file's SHA-256, so an edited file is a new run.
     """
 
     name: str
@@ -168,6 +172,8 @@ class Data:
     normalize: str = "auto"
     image_shape: tuple | None = None
     num_classes: int | None = None
+    paths: tuple = ()
+    labels: tuple = ()
 
     def label(self) -> str:
         return f"{self.name}/{self.split}/B{self.batch_size}"
