@@ -49,6 +49,10 @@ class Attack(NamedTuple):
       decode: optional ``decode(raw, obs) -> inputs`` mapping the kept restart's raw result to
         ``AttackResult.inputs``. ``None`` (images) means ``clip(spec.denormalize(raw), 0, 1)``;
         text attacks decode embeddings to token ids here (their ``spec`` is ``None``).
+      select: which iterate of a run :func:`leakjax.attacks.run` returns: ``"last"`` (the state
+        after the final step) or ``"best"`` (the iterate with the lowest matching loss over all
+        steps, breaching's rule). Each factory sets its reference's choice; ``run(select=...)``
+        overrides it.
     """
 
     init: Callable[[PRNGKey, Observation], Any]
@@ -59,6 +63,11 @@ class Attack(NamedTuple):
     early_stop: bool = False
     name: str = "attack"
     decode: Callable[[Array, Observation], Array] | None = None
+    select: str = "last"
+
+
+SELECT_RULES = ("last", "best")
+"""Values of :attr:`Attack.select` / ``run(select=...)``."""
 
 
 class FlatState(NamedTuple):
@@ -79,6 +88,7 @@ def flat_optimizer_attack(
     early_stop: bool,
     name: str,
     project: Callable[[Array], Array] | None = None,
+    select: str = "last",
 ) -> Attack:
     """Build an :class:`Attack` that minimizes ``objective(flat, obs)`` over a flat vector.
 
@@ -89,6 +99,7 @@ def flat_optimizer_attack(
       optimizer: :func:`leakjax.attacks.optim.torch_lbfgs` or any optax transformation (an
         ``optax.lbfgs``-style one receives ``value=``, ``grad=`` and ``value_fn=``).
       project: optional projection applied after every optax update (box constraints).
+      select: :attr:`Attack.select` (``"last"`` or ``"best"``).
     """
     value_and_grad = jax.value_and_grad(objective)
 
@@ -131,6 +142,7 @@ def flat_optimizer_attack(
         tol=tol,
         early_stop=early_stop,
         name=name,
+        select=select,
     )
 
 

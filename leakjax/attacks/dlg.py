@@ -11,7 +11,9 @@ with no normalization, no prior and no box. The inner gradient is the client's o
 Optimizer: PyTorch-style L-BFGS (lr 1, 20 evaluations per step, history 100, no line search;
 :func:`leakjax.attacks.optim.torch_lbfgs`), the reference runs 300 steps. Init: ``x ~ N(0, 1)``
 in the model's input space (raw [0, 1] pixels for DLG's LeNet), ``z ~ N(0, 1)`` of shape (B, C).
-The label is ``argmax(z)``. Any optax optimizer can replace L-BFGS.
+The label is ``argmax(z)``. Any optax optimizer can replace L-BFGS. The run returns the last
+iterate, as the reference's ``main.py`` keeps its final dummy data (``Attack.select="last"``;
+``run(..., select="best")`` keeps the lowest-loss iterate instead).
 """
 
 from __future__ import annotations

@@ -30,7 +30,9 @@ without tanh, as in the reference). Optimizers (``strategy``):
   latent batch nor a scanned, vmapped attack; see benchmarks/README.md, section GGL.)
 
 Restarts are :func:`leakjax.attacks.run`'s vmapped restarts, chosen by matching loss. The
-result is the best latent ever evaluated (its matching loss is ``AttackResult.loss``).
+result is the best latent ever evaluated (its matching loss is ``AttackResult.loss``), as
+nevergrad's recommendation in the reference; so ``run``'s ``select="last"`` (the default) and
+``select="best"`` return the same image.
 
 References:
   Li, Zhang, Liu, Liu, "Auditing Privacy Defenses in Federated Learning via Generative Gradient

@@ -13,7 +13,8 @@ Two phases, one attack (``run(..., steps=latent_steps + param_steps)``):
    ``param_reg_weight * ||w - w_0||^2`` keeping them near the pretrained ones), so the image can
    leave the generator's range where the prior is wrong.
 
-The returned reconstruction is the best (lowest matching loss) image seen in either phase.
+The returned reconstruction is the best (lowest matching loss) image seen in either phase
+(so ``run``'s ``select="last"`` and ``"best"`` return the same image).
 Defaults [unchecked against the GIAS code]: cosine distance over all layers (GIAS builds on
 Inverting Gradients' loss), latent lr 0.1, parameter lr 1e-3.
 

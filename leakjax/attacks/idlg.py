@@ -6,6 +6,7 @@ only the image is optimized: ``min_x sum_l || grad_theta_l CE(f(x), y_hat) - g*_
 with the batch-mean hard-label CE. L-BFGS (torch-style, lr 1), 300 steps, stop when the matching
 loss is below 1e-6; ``x ~ N(0, 1)`` in the model's input space.
 With ``labels="given"`` the Observation's revealed labels are used instead (any B).
+The run returns the last iterate, as the reference does (``Attack.select="last"``).
 """
 
 from __future__ import annotations

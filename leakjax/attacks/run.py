@@ -13,6 +13,10 @@
   gradients poorly; see benchmarks/README.md). ``"auto"`` picks ``vmap`` on accelerators and
   ``threads`` on CPU.
 
+Each start returns its last iterate, or with ``select="best"`` (an :class:`Attack` field that
+``run(select=...)`` overrides) the iterate with the lowest matching loss over all its steps, as
+breaching's optimization attacks do; restarts are then compared by those results' matching loss.
+
 A non-finite loss or reconstruction in one run is reported as ``Status.DIVERGED`` in that run's
 ``AttackResult.status``; it never raises and never touches the other runs of the batch.
 """
@@ -28,7 +32,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from leakjax.attacks.base import Attack
+from leakjax.attacks.base import SELECT_RULES, Attack
 from leakjax.types import AttackResult, Observation, PRNGKey, Status
 
 
@@ -46,23 +50,62 @@ def _check_key(fn: str, key):
         )
 
 
-def _single(attack: Attack, key: PRNGKey, obs: Observation, steps: int):
+def _where_tree(pred, a, b):
+    """``a`` where ``pred`` else ``b``, leaf by leaf (typed PRNG keys through their data)."""
+
+    def pick(x, y):
+        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            data = jnp.where(pred, jax.random.key_data(x), jax.random.key_data(y))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+        return jnp.where(pred, x, y)
+
+    return jax.tree.map(pick, a, b)
+
+
+def _score(loss, raw):
+    """The matching loss, or +inf when it or the reconstruction is not finite."""
+    ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(raw))
+    return jnp.where(ok, loss, jnp.inf)
+
+
+def _single(attack: Attack, key: PRNGKey, obs: Observation, steps: int, select: str = "last"):
+    """One start: ``steps`` attack steps in a ``lax.scan``.
+
+    ``select="best"`` also carries the state whose matching loss (the loss each ``step`` reports
+    for the state it starts from) is the lowest seen, and returns whichever of that state and
+    the final state has the lower matching loss by ``attack.result``.
+    """
     state = attack.init(key, obs)
     tol = attack.tol
+    keep_best = select == "best"
 
     def body(carry, _):
-        state, done, last = carry
+        state, done, last, best_state, best_loss = carry
         if attack.early_stop:
-            state, loss = lax.cond(done, lambda s: (s, last), lambda s: attack.step(s, obs), state)
+            new, loss = lax.cond(done, lambda s: (s, last), lambda s: attack.step(s, obs), state)
         else:
-            state, loss = attack.step(state, obs)
+            new, loss = attack.step(state, obs)
+        if keep_best:
+            better = jnp.isfinite(loss) & (loss < best_loss)
+            best_state = _where_tree(better, state, best_state)
+            best_loss = jnp.where(better, loss, best_loss)
         done = done | (loss < tol)
-        return (state, done, loss), loss
+        return (new, done, loss, best_state, best_loss), loss
 
-    init_carry = (state, jnp.zeros((), bool), jnp.full((), jnp.inf, jnp.float32))
-    (state, _, _), trace = lax.scan(body, init_carry, None, length=steps)
+    inf = jnp.full((), jnp.inf, jnp.float32)
+    init_carry = (state, jnp.zeros((), bool), inf, state if keep_best else None, inf)
+    (state, _, _, best_state, _), trace = lax.scan(body, init_carry, None, length=steps)
     raw, labels, loss = attack.result(state, obs)
+    if keep_best:
+        raw_b, labels_b, loss_b = attack.result(best_state, obs)
+        use_b = _score(loss_b, raw_b) < _score(loss, raw)
+        raw, labels, loss = _where_tree(use_b, (raw_b, labels_b, loss_b), (raw, labels, loss))
     return raw, labels, loss, trace
+
+
+def _check_select(fn: str, select):
+    if select not in SELECT_RULES:
+        raise ValueError(f"{fn}: select={select!r}, expected one of {SELECT_RULES}")
 
 
 def run(
@@ -73,6 +116,7 @@ def run(
     steps: int,
     restarts: int = 1,
     restart_strategy: str = "auto",
+    select: str | None = None,
 ) -> AttackResult:
     """Run ``attack`` for ``steps`` steps from ``restarts`` random starts; keep the best.
 
@@ -85,6 +129,10 @@ def run(
         is returned.
       restart_strategy: how the restarts are batched: ``"vmap"``, ``"map"`` (``lax.map``) or
         ``"auto"`` (``vmap`` on GPU/TPU, ``map`` on CPU). Both give the same result.
+      select: which iterate of each restart is its result: ``"last"`` (the final state) or
+        ``"best"`` (the iterate with the lowest matching loss over all steps, as breaching
+        returns). ``None`` uses the attack's own choice, :attr:`Attack.select`, which follows
+        its reference. The restart is then chosen by the matching loss of those results.
 
     Returns:
       An :class:`AttackResult`; ``inputs`` are in [0, 1] (or, for an attack with a ``decode``,
@@ -96,10 +144,12 @@ def run(
         raise ValueError(
             f"run: restart_strategy={restart_strategy!r}, expected 'auto', 'vmap' or 'map'"
         )
+    select = attack.select if select is None else select
+    _check_select("run", select)
     if restart_strategy == "auto":
         restart_strategy = "map" if jax.default_backend() == "cpu" else "vmap"
     keys = jax.random.split(key, restarts)
-    one = functools.partial(_single, attack, obs=obs, steps=steps)
+    one = functools.partial(_single, attack, obs=obs, steps=steps, select=select)
     if restarts == 1:
         raw, labels, loss, trace = jax.tree.map(lambda a: a[None], one(keys[0]))
     elif restart_strategy == "map":
@@ -167,6 +217,7 @@ def run_batch(
     strategy: str = "auto",
     num_threads: int | None = None,
     progress: Callable[[int], None] | None = None,
+    select: str | None = None,
 ) -> AttackResult:
     """Run independent attacks over a leading batch axis of ``keys`` and ``obs``.
 
@@ -178,7 +229,7 @@ def run_batch(
         :func:`leakjax.types.stack_observations`), or, with ``obs_axis=None``, a single
         Observation shared by all keys.
       obs_axis: ``0`` when ``obs`` is stacked, ``None`` when it is shared.
-      steps, restarts: as in :func:`run`.
+      steps, restarts, select: as in :func:`run`.
       strategy: ``"auto"``, ``"vmap"``, ``"map"`` or ``"threads"``.
       num_threads: threads for ``"threads"`` (default: the number of CPU cores).
       progress: optional callback called with the number of runs finished (threads strategy
@@ -191,6 +242,8 @@ def run_batch(
         raise ValueError(f"run_batch: strategy={strategy!r}, expected one of {STRATEGIES}")
     _check_positive_int("run_batch", steps=steps, restarts=restarts)
     _check_key("run_batch", keys)
+    if select is not None:
+        _check_select("run_batch", select)
     if keys.ndim != 1:
         raise ValueError(f"run_batch: keys has shape {keys.shape}, expected (N,)")
     n = keys.shape[0]
@@ -207,9 +260,11 @@ def run_batch(
                 )
     strategy = default_strategy() if strategy == "auto" else strategy
     try:
-        program = _compiled_program(get_attack, steps, restarts, strategy, obs_axis)
+        program = _compiled_program(get_attack, steps, restarts, strategy, obs_axis, select)
     except TypeError:  # an unhashable attack (e.g. array-valued fields): build uncached
-        program = _compiled_program.__wrapped__(get_attack, steps, restarts, strategy, obs_axis)
+        program = _compiled_program.__wrapped__(
+            get_attack, steps, restarts, strategy, obs_axis, select
+        )
 
     if strategy in ("vmap", "map"):
         out = program(keys, obs)
@@ -237,15 +292,17 @@ def run_batch(
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_program(get_attack, steps: int, restarts: int, strategy: str, obs_axis):
-    """One jitted program per (attack, steps, restarts, strategy, obs_axis), reused across calls.
+def _compiled_program(
+    get_attack, steps: int, restarts: int, strategy: str, obs_axis, select: str | None = None
+):
+    """One jitted program per (attack, steps, restarts, strategy, obs_axis, select), reused.
 
     Attacks are hashable (NamedTuples of functions and frozen specs), so calling ``run_batch``
     again with the same attack, e.g. chunk after chunk of a sweep, never recompiles.
     """
 
     def one(k, o):
-        return run(get_attack(), k, o, steps=steps, restarts=restarts)
+        return run(get_attack(), k, o, steps=steps, restarts=restarts, select=select)
 
     if strategy == "vmap":
         return jax.jit(jax.vmap(one, in_axes=(0, obs_axis)))

@@ -21,9 +21,9 @@ Optimizer: breaching's "bert-adam", ``AdamW(lr, betas (0.9, 0.999), eps 1e-6, we
 0.01)``, lr 0.05, learning rate ``lr * s / 50`` over 50 warm-up steps and then
 ``lr * (1 - (s - 50) / 1000)`` (breaching's ``GradualWarmupScheduler`` into a linear
 ``LambdaLR``), the gradient of the embeddings and of the label logits each clipped to norm 1
-(``g * 1 / (||g|| + 1e-6)`` when ``||g|| > 1``) before the step; 1000 steps. Breaching also
-keeps the iterate with the lowest objective seen; here the last one is returned (the learning
-rate has decayed to 5% of its peak by then). Decoding: each position to the nearest row of the
+(``g * 1 / (||g|| + 1e-6)`` when ``||g|| > 1``) before the step; 1000 steps. As breaching
+(``breaching/attacks/optimization_based_attack.py``), the iterate with the lowest objective seen
+is returned (``select="best"``; ``select="last"`` returns the final one). Decoding: each position to the nearest row of the
 token-embedding table (cosine similarity by default), optionally restricted to the token set
 (``restrict_tokens``).
 """
@@ -152,6 +152,7 @@ def tag(
     token_cutoff=5.0,
     tol: float = 1e-9,
     early_stop: bool = False,
+    select: str = "best",
 ) -> Attack:
     """TAG as an :class:`Attack` (run with :func:`leakjax.attacks.run`, 1000 steps as breaching).
 
@@ -170,6 +171,7 @@ def tag(
       restrict_tokens: decode only to tokens recovered by :func:`~leakjax.attacks.token_set`
         (``token_rule``, ``token_cutoff``).
       tol: matching loss under which a run is "converged".
+      select: ``"best"`` (breaching: the iterate with the lowest matching loss) or ``"last"``.
 
     Returns:
       An Attack whose result has ``inputs`` = token ids ``(B, T)``, ``labels`` = recovered
@@ -221,4 +223,4 @@ def tag(
         token_cutoff=token_cutoff,
         tol=tol,
         early_stop=early_stop,
-    )
+    )._replace(select=select)
