@@ -14,7 +14,9 @@ Objective (card 3), per candidate ``x`` in the model's (normalized) input space:
 ``R(x) = scale * D(u(x, y), u*) + tv_weight * TV(x)`` with ``D`` the cosine distance over
 **all layers concatenated** (:func:`leakjax.attacks.objectives.cosine_distance`, per-layer
 weights ``"equal"``, ``"linear"`` (1 down to 1/L in module order) or ``"exp"`` (softmax of
-L..1)), and TV the mean-based anisotropic total variation. Optional GradInversion priors
+L..1)), and TV the anisotropic total variation: inversefed's and plato's mean over interior
+differences (``tv_variant="inversefed"``) or breaching's zero-padded stencil
+(``tv_variant="breaching"``; :mod:`leakjax.attacks.priors`). Optional GradInversion priors
 (card 5): ``+ bn_weight * BN(x) + l2_weight * ||x|| + group_weight * ||x - mean_g x_g||``.
 
 Optimizer (card 3): Adam (lr 0.1) on ``sign(grad_x R)`` (``signed=True``), learning rate x0.1 at
@@ -23,11 +25,64 @@ factory argument: pass the same number to :func:`leakjax.attacks.run` as ``steps
 every step a clamp into the valid image box in normalized space (``spec.box()``). Init
 ``N(0, 1)`` in normalized space. Restarts are run together by :func:`leakjax.attacks.run` and
 the one with the lowest final matching cost (the distance **without** TV or other priors, as the
-reference scores trials) is kept.
+reference scores trials) is kept. Each restart returns its last iterate (inversefed, plato) or,
+with ``select="best"``, its iterate with the lowest matching cost over all steps (breaching).
+
+Defaults against the references (each preset, ``preset=...``, sets every row to that
+reference's value; an argument passed explicitly overrides its preset's value):
+
+==================  ==========  =================  ===============  ===============
+argument            default     ``"breaching"``    ``"inversefed"`` ``"plato"``
+==================  ==========  =================  ===============  ===============
+``tv_weight``       1e-4 [1]_   0.2                0.1              0.01
+``tv_variant``      inversefed  breaching          inversefed       inversefed
+``lr``              0.1         0.1                0.1              0.1
+``signed``          True [1]_   True ("hard")      False            True
+``boxed``           True        True               True             True
+``max_steps``       4800 [2]_   24000              4800             2000
+``schedule``        multistep   multistep          multistep        multistep
+``init``            randn       randn              randn            randn
+``labels``          infer       infer              infer            given
+``label_rule``      idlg        bias_corrected     idlg_weight      idlg_weight
+``distance``        cosine      cosine             cosine           cosine
+``distance_scale``  1           1                  1                1
+``weighting``       equal       equal              equal            equal
+``select``          last        best               last             last
+==================  ==========  =================  ===============  ===============
+
+.. [1] inversefed's command line (``reconstruct_image.py`` / ``inversefed/options.py``:
+   ``--tv 1e-4``, ``--signed`` and ``--boxed`` are ``store_false`` flags, so both are on); its
+   ConvNet notebooks use 1e-6. So the default is **not** any reference's library setting:
+   use a preset to compare numbers with a reference.
+.. [2] inversefed's library default (the command line runs 24000 steps).
+
+Sources (the repositories' default branches, read for this table):
+
+* ``"breaching"``: JonasGeiping/breaching ``breaching/config/attack/invertinggradients.yaml``
+  (cosine-similarity objective, scale 1; 1 trial scored by cosine-similarity; Adam, signed
+  "hard", step size 0.1, boxed, 24000 iterations, ``step-lr`` = the multistep schedule of
+  ``breaching/attacks/auxiliaries/common.py``; TV scale 0.2, inner/outer exponent 1) on top of
+  ``breaching/config/attack/_default_optimization_attack.yaml`` (init randn, label strategy
+  ``bias-corrected`` when the labels are not given, no warm-up, no Langevin noise);
+  TV: ``breaching/attacks/auxiliaries/regularizers.py``; best iterate:
+  ``breaching/attacks/optimization_based_attack.py``. Breaching keeps the iterate *after* the
+  step whose *pre-step* objective (matching cost **plus TV**) was the lowest; leakjax's
+  ``select="best"`` keeps the iterate at which the matching cost (without TV) was measured.
+* ``"inversefed"``: JonasGeiping/invertinggradients ``inversefed/reconstruction_algorithms.py``
+  ``DEFAULT_CONFIG`` (signed False, boxed True, cost ``sim``, indices ``def``, weights
+  ``equal``, lr 0.1, Adam, 1 restart, 4800 iterations, TV 0.1, init randn, lr decay on,
+  scoring by loss), TV from ``inversefed/metrics.py``; the label, when not given and B = 1,
+  is ``argmin_c sum_d g_W[c, d]`` (iDLG's weight-row rule); the trial's last iterate is kept.
+* ``"plato"``: TL-System/plato ``examples/gradient_leakage_attacks/untrained_eval.yml``
+  (``attack_method: csDLG``, cost ``sim``, TV 0.01, Adam lr 0.1, lr decay, equal weights,
+  boxed, 2000 iterations, init randn, 1 trial; its ``*_delta`` configs run 8000) and
+  ``dlg_server.py`` (csDLG uses the ground-truth labels and the sign of the gradient; the
+  trial's final iterate is kept); TV from ``utils/helpers.py``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -36,15 +91,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from leakjax.attacks.base import Attack
+from leakjax.attacks.base import SELECT_RULES, Attack
 from leakjax.attacks.labels import LABEL_RULES, infer_labels
 from leakjax.attacks.objectives import DISTANCES
 from leakjax.attacks.priors import (
+    TV_VARIANTS,
     bn_statistics_loss,
     group_consistency,
     has_bn_statistics,
     l2_norm,
-    total_variation,
 )
 from leakjax.fl.client import client_gradient
 from leakjax.fl.local import LocalRecipe, local_update
@@ -52,6 +107,56 @@ from leakjax.fl.observe import apply_defense
 from leakjax.types import DataSpec, Model, Observation, ThreatModel
 
 LAYER_WEIGHTS = ("equal", "linear", "exp")
+
+IG_PRESETS = {
+    "breaching": dict(
+        tv_weight=0.2,
+        tv_variant="breaching",
+        lr=0.1,
+        signed=True,
+        boxed=True,
+        max_steps=24000,
+        schedule="multistep",
+        init="randn",
+        label_rule="bias_corrected",
+        distance="cosine",
+        distance_scale=1.0,
+        weighting="equal",
+        select="best",
+    ),
+    "inversefed": dict(
+        tv_weight=0.1,
+        tv_variant="inversefed",
+        lr=0.1,
+        signed=False,
+        boxed=True,
+        max_steps=4800,
+        schedule="multistep",
+        init="randn",
+        label_rule="idlg_weight",
+        distance="cosine",
+        distance_scale=1.0,
+        weighting="equal",
+        select="last",
+    ),
+    "plato": dict(
+        tv_weight=0.01,
+        tv_variant="inversefed",
+        lr=0.1,
+        signed=True,
+        boxed=True,
+        max_steps=2000,
+        schedule="multistep",
+        init="randn",
+        labels="given",
+        label_rule="idlg_weight",
+        distance="cosine",
+        distance_scale=1.0,
+        weighting="equal",
+        select="last",
+    ),
+}
+"""Inverting Gradients settings of each reference (see the module docstring for the sources)."""
 INITS = ("randn", "rand", "zeros")
 SCHEDULES = ("multistep", "cosine", "constant")
 
@@ -138,6 +243,20 @@ class InvertingGradientsState(NamedTuple):
 # --------------------------------------------------------------------------------------------
 
 
+def _with_preset(factory):
+    """Apply ``IG_PRESETS[preset]`` under the explicitly passed arguments."""
+
+    @functools.wraps(factory)
+    def wrapper(model, *args, preset: str | None = None, **kwargs):
+        if preset is not None:
+            _check_choice(kwargs.get("name", "ig"), "preset", preset, IG_PRESETS)
+            kwargs = {**IG_PRESETS[preset], **kwargs}
+        return factory(model, *args, preset=preset, **kwargs)
+
+    return wrapper
+
+
+@_with_preset
 def inverting_gradients(
     model: Model,
     *,
@@ -167,6 +286,9 @@ def inverting_gradients(
     threat_model: ThreatModel | None = None,
     tol: float = 1e-6,
     name: str = "ig",
+    tv_variant: str = "inversefed",
+    select: str = "last",
+    preset: str | None = None,
 ) -> Attack:
     """Inverting Gradients as an :class:`~leakjax.attacks.base.Attack`.
 
@@ -214,6 +336,14 @@ def inverting_gradients(
         ``label_rule`` and ``recipe`` and is checked against what the attack needs.
       tol: a run whose matching cost falls below ``tol`` counts as converged.
       name: record name.
+      tv_variant: ``"inversefed"`` (mean over interior differences; inversefed, plato) or
+        ``"breaching"`` (zero-padded stencil, one mean; breaching).
+      select: ``"last"`` (inversefed, plato) or ``"best"`` iterate (breaching); see
+        :func:`leakjax.attacks.run`.
+      preset: ``"breaching"``, ``"inversefed"`` or ``"plato"``: every setting of the table in
+        the module docstring at that reference's value (:data:`IG_PRESETS`); arguments passed
+        explicitly override it. ``run`` it for the preset's ``max_steps`` (and ``restarts=1``)
+        to reproduce the reference's protocol.
 
     Raises:
       ValueError: an invalid argument, or the threat model does not grant what is needed
@@ -253,6 +383,8 @@ def inverting_gradients(
     _check_choice(fn, "weighting", weighting, LAYER_WEIGHTS)
     _check_choice(fn, "init", init, INITS)
     _check_choice(fn, "schedule", schedule, SCHEDULES)
+    _check_choice(fn, "tv_variant", tv_variant, TV_VARIANTS)
+    _check_choice(fn, "select", select, SELECT_RULES)
     for nm, v in (("max_steps", max_steps), ("group_size", group_size)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{fn}: {nm}={v!r}, expected a positive integer")
@@ -281,6 +413,7 @@ def inverting_gradients(
 
     grad_fn = client_gradient(model)
     dist_fn = DISTANCES[distance]
+    tv_fn = TV_VARIANTS[tv_variant]
     weights = layer_weights(model, weighting)
     shape = tuple(model.input_shape)
     lo, hi = spec.box()
@@ -338,7 +471,7 @@ def inverting_gradients(
 
     def candidate_objective(x, obs, y):
         cost = match_cost(obs, x, y)
-        total = cost + tv_weight * total_variation(x)
+        total = cost + tv_weight * tv_fn(x)
         if bn_weight is not None:
             total = total + bn_weight * bn_statistics_loss(model, obs.params, x, bn_first_scale)
         if l2_weight is not None:
@@ -392,7 +525,14 @@ def inverting_gradients(
         return state.x[best], y, costs[best]
 
     return Attack(
-        init=init_fn, step=step, result=result, spec=spec, tol=tol, early_stop=False, name=name
+        init=init_fn,
+        step=step,
+        result=result,
+        spec=spec,
+        tol=tol,
+        early_stop=False,
+        name=name,
+        select=select,
     )
 
 
@@ -418,7 +558,8 @@ def gradinversion(
 
     Defaults are breaching's reproduction values: L2 gradient distance scaled by 1e-4, TV 1e-4,
     ``||x||`` 1e-6, BatchNorm prior 0.1 (first layer x10), Adam lr 0.1 with 50 warm-up steps and
-    cosine decay, unsigned, boxed, noise 0.01 per step, labels by Yin's rule. The group term (G =
+    cosine decay, unsigned, boxed, noise 0.01 per step, labels by Yin's rule, and the best
+    iterate over all steps (``select="best"``, breaching's rule). The group term (G =
     4 candidates, weight 0.01, an unregistered mean: the paper registers candidates with
     RANSAC-flow) is on; set ``group_weight=None`` to drop it. Threat model: the server knows the
     BatchNorm running statistics (``ThreatModel(bn_stats_known=True)``) and the victim ran
@@ -429,6 +570,7 @@ def gradinversion(
     kwargs.setdefault("warmup_steps", min(50, max_steps // 2))
     kwargs.setdefault("distance", "l2")
     kwargs.setdefault("name", "gradinversion")
+    kwargs.setdefault("select", "best")  # breaching's optimization attacks keep the best iterate
     return inverting_gradients(
         model,
         spec=spec,
