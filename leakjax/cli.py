@@ -87,6 +87,14 @@ def add_attack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local-lr", type=float, default=1e-4, help="FedAvg client learning rate")
     p.add_argument("--local-momentum", type=float, default=0.0, help="FedAvg client momentum")
     p.add_argument("--tv", type=float, default=None, help="ig/gradinversion: TV weight")
+    p.add_argument(
+        "--preset",
+        default=None,
+        choices=("breaching", "inversefed", "plato"),
+        help="ig: every setting at that reference's config (TV weight and form, signed, steps, "
+        "label rule, best/last iterate); without it ig runs leakjax's defaults (TV 1e-4, "
+        "1000 steps), which are no reference's setting",
+    )
 
 
 def load_data(args):
@@ -129,19 +137,38 @@ def attack_spec(attack_name: str, ds):
     return ds.raw_spec() if attack_name in ("dlg", "idlg") else ds.spec
 
 
+def default_steps(args) -> int:
+    """``--steps``, else the ig preset's ``max_steps``, else the attack's CLI default."""
+    if args.steps:
+        return args.steps
+    preset = getattr(args, "preset", None)
+    if preset is not None and args.attack == "ig":
+        from leakjax.attacks.inverting_gradients import IG_PRESETS
+
+        return IG_PRESETS[preset]["max_steps"]
+    return ATTACK_DEFAULT_STEPS.get(args.attack, 300)
+
+
 def build_attack(name: str, model, spec, args):
     from leakjax import attacks
 
     if name not in attacks.ATTACKS:
         raise SystemExit(f"--attack={name!r}: unknown; expected one of {sorted(attacks.ATTACKS)}")
     kwargs = {"spec": spec}
+    preset = getattr(args, "preset", None)
+    if preset is not None and name != "ig":
+        raise SystemExit(f"--preset={preset!r} is for --attack ig, not {name!r}")
+    if preset == "plato" and not args.labels_known:
+        raise SystemExit("--preset=plato: plato's csDLG uses the true labels; add --labels-known")
     if name == "idlg" and args.labels_known:
         kwargs["labels"] = "given"
     if name in ("ig", "gradinversion"):
         # the multistep learning-rate schedule is built for the run's number of steps
-        kwargs["max_steps"] = args.steps or ATTACK_DEFAULT_STEPS.get(name, 300)
+        kwargs["max_steps"] = default_steps(args)
         if args.labels_known:
             kwargs["labels"] = "given"
+        if getattr(args, "preset", None) is not None:
+            kwargs["preset"] = args.preset
         if getattr(args, "tv", None) is not None:
             kwargs["tv_weight"] = args.tv
     if name in ("ggl", "gias"):
@@ -193,7 +220,7 @@ def run_attack_experiment(args, *, progress=None) -> tuple[list[dict], dict]:
     from leakjax.types import stack_observations, status_name
 
     ds, idx = load_data(args)
-    steps = args.steps or ATTACK_DEFAULT_STEPS.get(args.attack, 300)
+    steps = default_steps(args)
     num_classes = args.num_classes or ds.spec.num_classes
     if int(np.max(ds.labels[idx])) >= num_classes:
         raise SystemExit(

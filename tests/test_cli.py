@@ -2,6 +2,7 @@
 
 import json
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -144,3 +145,23 @@ def test_ig_on_a_fedavg_update_from_the_cli(tmp_path):
         main(common)
     with pytest.raises(SystemExit, match="--attack='idlg'"):
         main([*common[:2], "idlg", *common[3:], "--labels-known"])
+
+
+def test_ig_preset_flag_builds_the_reference_attack():
+    from leakjax import models
+    from leakjax.cli import build_attack, build_parser, default_steps
+    from leakjax.types import DataSpec
+
+    spec = DataSpec("t", (8, 8, 1), 4)
+    m = models.mlp(jax.random.key(0), input_shape=(8, 8, 1), num_classes=4, hidden=(4,))
+    parse = build_parser().parse_args
+    args = parse(["attack", "--attack", "ig", "--preset", "breaching"])
+    assert default_steps(args) == 24000  # the preset's max_steps
+    assert build_attack("ig", m, spec, args).select == "best"
+    args = parse(["attack", "--attack", "ig", "--preset", "inversefed", "--steps", "7"])
+    assert default_steps(args) == 7 and build_attack("ig", m, spec, args).select == "last"
+    assert default_steps(parse(["attack", "--attack", "ig"])) == 1000  # leakjax's own default
+    with pytest.raises(SystemExit, match="--labels-known"):
+        build_attack("ig", m, spec, parse(["attack", "--attack", "ig", "--preset", "plato"]))
+    with pytest.raises(SystemExit, match="is for --attack ig"):
+        build_attack("dlg", m, spec, parse(["attack", "--attack", "dlg", "--preset", "plato"]))
