@@ -114,7 +114,7 @@ class Store:
                     os.makedirs(folder, exist_ok=True)
                 except OSError as e:
                     raise StoreError(f"cannot create the store's folder {folder!r}: {e}") from None
-            if not os.access(folder, os.W_OK) or (
+            if not _writable(folder) or (
                 os.path.exists(self.path) and not os.access(self.path, os.W_OK)
             ):
                 raise StoreError(
@@ -202,7 +202,15 @@ class Store:
 
         class _Tx:
             def __enter__(self):
-                store.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    store.conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as e:
+                    if "locked" in str(e) or "busy" in str(e):
+                        raise StoreError(
+                            f"store {store.path!r} is locked by another process (another sweep "
+                            "writing it?); wait for it to finish or use another --store"
+                        ) from None
+                    raise
                 return store.conn
 
             def __exit__(self, exc_type, exc, tb):
@@ -311,6 +319,18 @@ class Store:
 
     def __exit__(self, *exc):
         self.close()
+        return False
+
+
+def _writable(folder: str) -> bool:
+    """Whether a file can really be created in ``folder`` (``os.access`` is not enough for root
+    or read-only file systems)."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".leakjax-probe-"):
+            return True
+    except OSError:
         return False
 
 
