@@ -534,6 +534,7 @@ def _run_group(
     g, strategy, num_threads, memory_bytes, max_chunk, db, sweep_name, env_id, bar, log, nproc, pid
 ):
     written = failed = diverged = 0
+    session = f"{int(time.time())}-{os.getpid()}"  # chunk ids stay unique across resumes
     try:
         group = build.build_group(g.key, g.config, g.num_victims)
         runner = _GroupRunner(group, strategy, num_threads, memory_bytes, max_chunk)
@@ -585,7 +586,7 @@ def _run_group(
             if idx >= len(chunks):
                 continue
             runs = chunks[idx]
-            chunk_id = f"{g.key}:{idx}"
+            chunk_id = f"{g.key}:{session}:{idx}"
             if o_ok:
                 rows, blobs = _rows_for_chunk(group, runs, o, env_id, chunk_id, extra)
                 db.write_chunk(sweep_name, rows, blobs)
