@@ -513,3 +513,25 @@ def label_accuracy(pred: np.ndarray, true: np.ndarray) -> float:
     for c in set(t):
         hits += min(p.count(c), t.count(c))
     return hits / max(len(t), 1)
+
+
+def lpips_metrics(recon: np.ndarray, truth: np.ndarray) -> dict:
+    """Per-run mean LPIPS (v0.1) of a chunk ``(N, B, H, W, C)`` (already matched), for VGG16 and
+    AlexNet. A variant whose weights are not installed, or that cannot run at this image size
+    (AlexNet needs H, W >= 31), is ``None`` with the reason in ``notes`` (never 0)."""
+    from leakjax.metrics import lpips as lpips_mod  # the function
+    from leakjax.metrics.lpips import LPIPSInputError, LPIPSWeightsMissing
+
+    n, b = recon.shape[:2]
+    flat_r = jnp.asarray(recon.reshape(n * b, *recon.shape[2:]), jnp.float32)
+    flat_t = jnp.asarray(truth.reshape(n * b, *truth.shape[2:]), jnp.float32)
+    out, notes = {}, {}
+    for net in ("vgg", "alex"):
+        try:
+            v = np.asarray(lpips_mod(flat_r, flat_t, net=net)).reshape(n, b)
+            out[net] = v.mean(axis=1)
+        except LPIPSInputError as e:
+            out[net], notes[net] = None, f"not computed: {e}"
+        except LPIPSWeightsMissing as e:
+            out[net], notes[net] = None, f"not computed: LPIPS weights not installed ({e})"
+    return {"values": out, "notes": notes}

@@ -280,6 +280,8 @@ def _rows_for_chunk(group: build.Group, runs, out: dict, env_id: str, chunk_id: 
     truth = group.victims.images[[r.victim for r in runs]]
     recon = out["inputs"]
     mets = build.image_metrics(recon, truth, group.victims.spec)
+    matched = np.stack([recon[i][mets["perm"][i]] for i in range(len(runs))])
+    lp = build.lpips_metrics(matched, truth)
     rows, blobs = [], []
     cfg0 = group.config
     eps, delta, eps_info = _epsilon(cfg0)
@@ -298,7 +300,9 @@ def _rows_for_chunk(group: build.Group, runs, out: dict, env_id: str, chunk_id: 
             restart=int(out["restart"][i]),
             steps=group.steps,
             restarts=group.restarts,
-            lpips="not computed (LPIPS weights not installed)",
+            lpips_vgg=_item(lp["values"]["vgg"], i),
+            lpips_alex=_item(lp["values"]["alex"], i),
+            **({"lpips_notes": lp["notes"]} if lp["notes"] else {}),
             **extra,
         )
         if eps_info:
@@ -326,7 +330,7 @@ def _rows_for_chunk(group: build.Group, runs, out: dict, env_id: str, chunk_id: 
                 ssim=float(np.mean(mets["ssim"][i])),
                 mse_norm=float(np.mean(mets["mse_norm"][i])),
                 psnr_norm=float(np.mean(mets["psnr_norm"][i])),
-                lpips=None,
+                lpips=_item(lp["values"]["vgg"], i),
                 label_acc=build.label_accuracy(out["labels"][i], true_labels),
                 upload_bits=float(out["bits"][i]),
                 epsilon=eps,
@@ -342,6 +346,10 @@ def _rows_for_chunk(group: build.Group, runs, out: dict, env_id: str, chunk_id: 
         blobs.append((r.run_id, "reconstruction", recon[i].astype(np.float16)))
         blobs.append((r.run_id, "truth", truth[i].astype(np.float16)))
     return rows, blobs
+
+
+def _item(values, i):
+    return None if values is None else float(values[i])
 
 
 def _failed_rows(runs, error: str, env_id: str):

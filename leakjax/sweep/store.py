@@ -13,8 +13,10 @@ Tables (schema version :data:`SCHEMA_VERSION`):
   ``placement``, ``threat``, ``seed``, ``victim``, ``batch_size`` for queries); ``status``
   (``converged``, ``max_steps``, ``diverged``; ``failed`` for a run whose program raised);
   ``loss`` (the final matching loss); metrics in named spaces (``mse``, ``psnr``, ``ssim`` on
-  [0, 1] images; ``mse_norm``, ``psnr_norm`` in the model's normalized space; ``lpips`` (NULL
-  when not computed); ``label_acc``); ``upload_bits``; ``epsilon``/``delta`` (DP-SGD);
+  [0, 1] images; ``mse_norm``, ``psnr_norm`` in the model's normalized space; ``lpips``: LPIPS
+  v0.1 with the VGG16 backbone (plato/Outpost's choice; AlexNet's value is in ``metrics`` as
+  ``lpips_alex``), NULL when not computed, with the reason in ``metrics.lpips_notes``;
+  ``label_acc``); ``upload_bits``; ``epsilon``/``delta`` (DP-SGD);
   ``accuracy`` (utility runs); ``seconds`` (the run's own time); ``metrics`` (JSON: every
   metric, including text metrics and curves); ``victims`` (JSON: dataset indices, labels,
   sources); ``env_id``; ``chunk`` and ``created``.
