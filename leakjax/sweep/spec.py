@@ -132,6 +132,8 @@ class Model:
 
     def label(self) -> str:
         parts = [f"{k}={v}" for k, v in sorted(self.kwargs.items())]
+        if self.seed:
+            parts.append(f"seed={self.seed}")
         if self.init:
             parts.append(f"init={self.init}")
         if self.state != "untrained":
