@@ -45,6 +45,19 @@ LABEL_MODES_BY_ATTACK = {
     "analytic_fc": ("infer", "given"),
 }
 SPECIAL_HP = ("lbfgs_lr", "generator")
+MODEL_STATES = ("untrained", "pretrained", "fedavg")
+FEDAVG_TRAINING = {
+    "clients": 10,
+    "dirichlet_alpha": 0.5,
+    "samples_per_round": 16,
+    "defense": "none",
+    "epochs": 1,
+    "batch_size": 16,
+    "lr": 0.1,
+    "momentum": 0.0,
+    "weight_decay": 0.0,
+    "schedule": "constant",
+}
 
 
 class SweepError(ValueError):
@@ -117,8 +130,20 @@ def validate_cell(sweep: str, cell: dict) -> None:
         _fail(sweep, f"attack {a.name!r}", a.hp, "needs generator='path/to/checkpoint.msgpack'")
     if m.name not in models.MODELS:
         _fail(sweep, "model", m.name, f"unknown model; expected one of {sorted(models.MODELS)}")
-    if m.state not in ("untrained", "pretrained"):
-        _fail(sweep, "model.state", m.state, "expected 'untrained' or 'pretrained'")
+    if m.state not in MODEL_STATES:
+        _fail(sweep, "model.state", m.state, f"expected one of {MODEL_STATES}")
+    if m.state != "untrained" and (
+        isinstance(m.train_steps, bool) or not isinstance(m.train_steps, int) or m.train_steps < 0
+    ):
+        _fail(sweep, "model.train_steps", m.train_steps, "expected an integer >= 0")
+    unknown = set(m.training) - set(FEDAVG_TRAINING)
+    if unknown:
+        _fail(sweep, "model.training", sorted(unknown), f"unknown keys; expected {FEDAVG_TRAINING}")
+    if m.training.get("defense"):
+        try:
+            defenses.parse_defense(m.training["defense"], 0)
+        except (ValueError, TypeError) as e:
+            _fail(sweep, "model.training.defense", m.training["defense"], str(e))
     names = (*data.EMBEDDED, "random", "files")
     if d.name not in names and not d.name.startswith(("emnist", "cifar", "mnist", "svhn")):
         _fail(sweep, "data", d.name, f"unknown dataset; expected one of {names} or a tfds name")
@@ -297,7 +322,9 @@ def load_victims(d: dict, num_victims: int) -> Victims:
     )
 
 
-def build_model(m: dict, input_shape, num_classes: int, public=None):
+def build_model(m: dict, input_shape, num_classes: int, public=None, test=None):
+    """The model of a configuration, in its state; returns ``(model, info)`` where ``info``
+    holds the trained state's test accuracy (``None`` for an untrained model)."""
     from leakjax import models
 
     kwargs = dict(m["kwargs"])
@@ -306,9 +333,60 @@ def build_model(m: dict, input_shape, num_classes: int, public=None):
         kwargs["init"] = m["init"]
     factory = models.MODELS[m["name"]]
     model = factory(jax.random.key(int(m["seed"])), input_shape=tuple(input_shape), **kwargs)
-    if m.get("state") == "pretrained":
+    state = m.get("state", "untrained")
+    info: dict = {}
+    if state == "pretrained":
         model = model.replace(params=pretrain(model, public, int(m["train_steps"]), seed=m["seed"]))
-    return model
+    elif state == "fedavg":
+        params, curve = fedavg_state(model, m, public, test)
+        model = model.replace(params=params)
+        info = dict(fedavg_accuracy_curve=curve)
+    if state != "untrained" and test is not None:
+        info["model_accuracy"] = test_accuracy(model, test)
+    return model, info
+
+
+def test_accuracy(model, test) -> float:
+    x, y = test
+    logits = jax.jit(model.apply_fn)(model.params, jnp.asarray(x))
+    return float(jnp.mean(jnp.argmax(logits, -1) == jnp.asarray(y)))
+
+
+def fedavg_state(model, m: dict, public, test):
+    """The server's params after ``train_steps`` FedAvg rounds on the public split."""
+    from leakjax import fl
+    from leakjax.defenses import parse_defense
+
+    t = {**FEDAVG_TRAINING, **m.get("training", {})}
+    rounds = int(m["train_steps"])
+    if rounds == 0:
+        return model.params, []
+    recipe = LocalRecipe(
+        epochs=int(t["epochs"]),
+        batch_size=int(t["batch_size"]),
+        lr=float(t["lr"]),
+        momentum=float(t["momentum"]),
+        weight_decay=float(t["weight_decay"]),
+        schedule=t["schedule"],
+    )
+    x, y = public
+    tx, ty = test if test is not None else public
+    r = fl.fedavg(
+        jax.random.key(2000 + int(m["seed"])),
+        model,
+        jnp.asarray(x),
+        jnp.asarray(y),
+        jnp.asarray(tx),
+        jnp.asarray(ty),
+        defense=parse_defense(t["defense"], 0)[0],
+        num_clients=int(t["clients"]),
+        rounds=rounds,
+        recipe=recipe,
+        samples_per_round=int(t["samples_per_round"]),
+        dirichlet_alpha=float(t["dirichlet_alpha"]),
+        split_seed=int(m["seed"]),
+    )
+    return r.params, np.asarray(r.test_accuracy).tolist()
 
 
 def pretrain(model, public, steps: int, *, seed: int = 0, batch_size: int = 32, lr: float = 0.1):
@@ -390,6 +468,7 @@ class Group:
     steps: int
     restarts: int
     wire: Any
+    model_info: dict = dataclasses.field(default_factory=dict)
 
 
 def attack_numbers(config: dict) -> dict:
@@ -415,14 +494,16 @@ def build_group(key: str, config: dict, num_victims: int) -> Group:
         normalize = "raw" if config["attack"]["name"] in RAW_PIXEL_ATTACKS else "dataset"
     c = victims.spec.channels
     dspec = victims.spec.with_stats((0.0,) * c, (1.0,) * c) if normalize == "raw" else victims.spec
-    public = None
-    if config["model"].get("state") == "pretrained":
+    public = test = None
+    if config["model"].get("state", "untrained") != "untrained":
         from leakjax import data as data_mod
 
         ds = data_mod.load(config["data"]["name"], split="public")
         public = (np.asarray(dspec.normalize(jnp.asarray(ds.images))), np.asarray(ds.labels))
+        held = data_mod.load(config["data"]["name"], split=config["data"]["split"])
+        test = (np.asarray(dspec.normalize(jnp.asarray(held.images))), np.asarray(held.labels))
     num_classes = int(config["model"]["kwargs"].get("num_classes", len(victims.class_names)))
-    model = build_model(config["model"], shape, num_classes, public)
+    model, model_info = build_model(config["model"], shape, num_classes, public, test)
     steps = attack_steps(config)
     restarts = int(config["attack"]["restarts"])
     make_attack = _attack_factory(config, model, dspec, steps)
@@ -475,6 +556,7 @@ def build_group(key: str, config: dict, num_victims: int) -> Group:
         steps=steps,
         restarts=restarts,
         wire=wire,
+        model_info=model_info,
     )
 
 

@@ -303,6 +303,7 @@ def _rows_for_chunk(group: build.Group, runs, out: dict, env_id: str, chunk_id: 
             lpips_vgg=_item(lp["values"]["vgg"], i),
             lpips_alex=_item(lp["values"]["alex"], i),
             **({"lpips_notes": lp["notes"]} if lp["notes"] else {}),
+            **({"model_state": group.model_info} if group.model_info else {}),
             **extra,
         )
         if eps_info:
@@ -335,7 +336,7 @@ def _rows_for_chunk(group: build.Group, runs, out: dict, env_id: str, chunk_id: 
                 upload_bits=float(out["bits"][i]),
                 epsilon=eps,
                 delta=delta,
-                accuracy=None,
+                accuracy=group.model_info.get("model_accuracy"),
                 seconds=float(out["seconds"][i]),
                 metrics=metrics,
                 victims=group.victims.info[r.victim],

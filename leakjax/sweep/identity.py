@@ -54,6 +54,7 @@ def run_config(cell: dict, victim: int) -> dict:
                 "kwargs": dict(m.kwargs),
                 "state": m.state,
                 "train_steps": m.train_steps,
+                **({"training": dict(m.training)} if m.training else {}),
             },
             "data": {
                 "name": d.name,

@@ -110,9 +110,18 @@ class Model:
       seed: initialization seed.
       init: ``"torch"`` / ``"flax"`` for the ConvNet and ResNets (``None``: the zoo default).
       kwargs: other factory arguments (``width``, ``bn_mode``, ``hidden``...).
-      state: ``"untrained"`` (default), or ``"pretrained"`` (trained on the dataset's public split
-        for ``train_steps`` SGD steps before the attack).
-      train_steps: steps of the pretrained state.
+      state: ``"untrained"`` (default); ``"pretrained"`` (trained on the dataset's public split
+        for ``train_steps`` SGD steps, batch 32, lr 0.1, momentum 0.9, before the attack: the
+        server owns that data); or ``"fedavg"``: the server's model **at round t** of a FedAvg
+        training (:func:`leakjax.fl.fedavg`) on the dataset's public split spread over
+        non-IID clients, with ``t = train_steps`` rounds done; the victim's update at round
+        ``t + 1`` is attacked, and the model's test accuracy (on the victims' split, which FedAvg
+        never trained on) is stored next to the leakage.
+      train_steps: SGD steps of ``"pretrained"``, FedAvg rounds of ``"fedavg"``.
+      training: FedAvg settings for ``"fedavg"``: ``clients`` (10), ``dirichlet_alpha`` (0.5),
+        ``samples_per_round`` (16), ``defense`` (a spec every client applies, ``"none"``), and
+        the clients' recipe: ``epochs`` (1), ``batch_size`` (16), ``lr`` (0.1), ``momentum``
+        (0), ``weight_decay`` (0), ``schedule`` ("constant").
     """
 
     name: str
@@ -121,13 +130,17 @@ class Model:
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     state: str = "untrained"
     train_steps: int = 0
+    training: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
-    def __init__(self, name, *, seed=0, init=None, state="untrained", train_steps=0, **kwargs):
+    def __init__(
+        self, name, *, seed=0, init=None, state="untrained", train_steps=0, training=None, **kwargs
+    ):
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "seed", seed)
         object.__setattr__(self, "init", init)
         object.__setattr__(self, "state", state)
         object.__setattr__(self, "train_steps", train_steps)
+        object.__setattr__(self, "training", dict(training or {}))
         object.__setattr__(self, "kwargs", dict(kwargs))
 
     def label(self) -> str:

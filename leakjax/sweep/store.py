@@ -17,7 +17,8 @@ Tables (schema version :data:`SCHEMA_VERSION`):
   v0.1 with the VGG16 backbone (plato/Outpost's choice; AlexNet's value is in ``metrics`` as
   ``lpips_alex``), NULL when not computed, with the reason in ``metrics.lpips_notes``;
   ``label_acc``); ``upload_bits``; ``epsilon``/``delta`` (DP-SGD);
-  ``accuracy`` (utility runs); ``seconds`` (the run's own time); ``metrics`` (JSON: every
+  ``accuracy`` (utility runs: final FedAvg test accuracy; attack runs on a trained model
+  state: that model's test accuracy when attacked); ``seconds`` (the run's own time); ``metrics`` (JSON: every
   metric, including text metrics and curves); ``victims`` (JSON: dataset indices, labels,
   sources); ``env_id``; ``chunk`` and ``created``.
 * ``sweep_runs(sweep, run_id)``: which runs belong to which sweep.

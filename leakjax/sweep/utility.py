@@ -64,7 +64,7 @@ def _fedavg_row(spec) -> dict:
         state="untrained",
         train_steps=0,
     )
-    model = build_model(model_cfg, ds.image_shape, ds.num_classes)
+    model, _ = build_model(model_cfg, ds.image_shape, ds.num_classes)
     defense = parse_defense(spec.defense.spec, 0)[0]
     recipe = spec.recipe
     if spec.defense.placement is not None:

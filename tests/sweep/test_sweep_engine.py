@@ -111,3 +111,24 @@ def test_vmap_strategy_equals_threads(tiny_sweep_file, tmp_path):
 def test_bad_strategy():
     with pytest.raises(ValueError, match="strategy='gpu'"):
         run_sweep(Sweep("x"), "/tmp/never.sqlite", strategy="gpu")
+
+
+def test_attack_at_a_fedavg_round_records_the_models_accuracy(tmp_path):
+    trained = Model("mlp", num_classes=10, hidden=[8], state="fedavg", train_steps=2,
+                    training={"clients": 2, "lr": 0.5, "momentum": 0.9, "weight_decay": 1e-4})
+    s = Sweep("t", runs=product(
+        axis("attack", [Attack("ig", steps=2)]),
+        axis("model", [Model("mlp", num_classes=10, hidden=[8]), trained]),
+        axis("data", [Data("digits", victims=2)]), axis("threat", [Threat(labels="given")])))
+    store = str(tmp_path / "t.sqlite")
+    run_sweep(s, store, progress=False)
+    df = load(store)
+    at_round = df[df.config.map(lambda c: c["model"]["state"]) == "fedavg"]
+    untrained = df[df.config.map(lambda c: c["model"]["state"]) == "untrained"]
+    assert untrained.accuracy.isna().all()
+    acc = at_round.accuracy.iloc[0]
+    assert 0.0 <= acc <= 1.0
+    curve = at_round.metrics.iloc[0]["model_state"]["fedavg_accuracy_curve"]
+    assert len(curve) == 3 and curve[-1] == pytest.approx(acc)
+    # the trained model is a different model: its observed update and reconstruction differ
+    assert not np.allclose(at_round.loss.to_numpy(), untrained.loss.to_numpy())
