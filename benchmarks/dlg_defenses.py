@@ -31,6 +31,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _cache import enable_compile_cache
 
 from leakjax.attacks import dlg, idlg, run_batch
 from leakjax.data import load_embedded
@@ -124,7 +125,7 @@ def main():
         dlg_specs = args.dlg_defenses.split(";")
 
     # identical programs (one per attack) are compiled once and then read from this cache
-    jax.config.update("jax_compilation_cache_dir", "/tmp/leakjax_jax_cache")
+    enable_compile_cache()  # the user's cache folder (benchmarks/_cache.py), not /tmp
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     ds = load_embedded("photos", num_images=args.photos)
     spec = ds.raw_spec()

@@ -37,6 +37,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _cache import enable_compile_cache
 
 from leakjax.attacks import ggl, idlg, inverting_gradients, run_batch
 from leakjax.data import load_embedded
@@ -114,7 +115,7 @@ def main(argv=None):
     out_path = os.path.join(
         RESULTS, "ggl_defenses_smoke.json" if args.smoke else "ggl_defenses.json"
     )
-    jax.config.update("jax_compilation_cache_dir", "/tmp/leakjax_jax_cache")
+    enable_compile_cache()  # the user's cache folder (benchmarks/_cache.py), not /tmp
     t_start = time.perf_counter()
 
     priv = load_embedded("digits", split="private", num_images=args.victims)
