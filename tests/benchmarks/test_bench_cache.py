@@ -25,7 +25,8 @@ def test_cache_dir_is_the_users_and_private(tmp_path, monkeypatch):
 
 def test_no_benchmark_sets_a_fixed_cache_path():
     for path in glob.glob(os.path.join(BENCH, "*.py")):
-        src = open(path).read()
+        with open(path) as fh:
+            src = fh.read()
         hits = re.findall(r"jax_compilation_cache_dir\"\s*,\s*[\"']", src)
         assert not hits, f"{os.path.basename(path)} sets a literal compile-cache path"
         assert "/tmp/leakjax_jax_cache" not in src, os.path.basename(path)
