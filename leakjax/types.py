@@ -380,12 +380,18 @@ class AttackResult:
 
     Attributes:
       inputs: reconstruction as float32 NHWC images in **[0, 1]** (de-normalized and clipped).
-      labels: recovered integer labels ``(B,)``.
+        Text attacks (an attack with a ``decode``) return other things here: TAG and DLG on
+        text give int32 token ids ``(B, T)``; token-set recovery gives an int32 ``(V,)`` mask
+        (1 for each token recovered).
+      labels: recovered integer labels ``(B,)``. Text: a language model's recovered next
+        tokens ``(B, T - 1)`` (a classifier's classes ``(B,)``); token-set recovery gives an
+        int32 ``(num_classes,)`` mask of the labels read from the head bias.
       loss: final matching loss of the returned reconstruction (what the attacker can see).
       loss_trace: matching loss at the start of every step, ``(steps,)``.
       status: :class:`Status` as int32.
       restart: index of the restart that was kept (chosen by matching loss, never ground truth).
-      raw_inputs: reconstruction in the model's input space, unclipped.
+      raw_inputs: reconstruction in the model's input space, unclipped (text: the optimized
+        token embeddings ``(B, T, D)``; token-set recovery: the per-token scores ``(V,)``).
     """
 
     inputs: Array

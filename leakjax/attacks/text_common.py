@@ -19,16 +19,16 @@ table gradient matchable, at ``B*T*V`` unknowns; not implemented.)
 For a tied model the table is also the output layer: the leaf left out then also drops the
 output-side gradient of ``E``; the other leaves are still matched.
 
-``observe_text`` is the text counterpart of :func:`leakjax.fl.observe` (which takes images): it
-runs the same :func:`leakjax.fl.observe.apply_defense` on token ids, so every tier-1 defense and
-DP-SGD apply to text models unchanged.
+``observe_text`` (the text counterpart of :func:`leakjax.fl.observe`, which takes images) lives in
+:mod:`leakjax.fl.observe` and is re-exported here: it runs the same
+:func:`leakjax.fl.observe.apply_defense` on token ids, so every tier-1 defense and DP-SGD apply to
+text models unchanged.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,87 +38,17 @@ from leakjax.attacks.base import Attack, check_observation, flat_optimizer_attac
 from leakjax.attacks.optim import TorchLBFGS
 from leakjax.attacks.token_set import TOKEN_RULES, check_choice, recover_tokens
 from leakjax.fl.client import client_gradient
-from leakjax.fl.observe import apply_defense, describe_defense
+from leakjax.fl.observe import observe_text  # noqa: F401 - re-exported (it moved to fl)
 from leakjax.models.transformer import (
     check_text_model,
-    check_token_ids,
     embedding_model,
     layer_order,
-    lm_labels,
     token_embedding,
 )
-from leakjax.types import Model, Observation, Params, PRNGKey, PyTreePath, get_path
+from leakjax.types import Model, Observation, PRNGKey, PyTreePath, get_path
 
 DECODE_METRICS = ("cosine", "l2")
 TEXT_LABEL_MODES = ("optimize", "given")
-
-
-def observe_text(
-    key: PRNGKey,
-    model: Model,
-    token_ids,
-    labels=None,
-    *,
-    params: Params | None = None,
-    defense: Any = None,
-    reveal_labels: bool = False,
-) -> Observation:
-    """One FedSGD round of a client holding token sequences: what the server sees.
-
-    Args:
-      key: PRNG key (used by randomized defenses).
-      model: a text model (:func:`leakjax.models.transformer_lm` / ``transformer_classifier``).
-      token_ids: int ``(B, T)`` with ``T <= context`` and ids in ``[0, vocab_size)``.
-      labels: for a classifier, class ids ``(B,)``; for an LM leave ``None``: the labels are
-        the next tokens, ``token_ids[:, 1:]``.
-      params: the server's params (default ``model.params``).
-      defense: ``None``, a tier-1 optax transform or a tier-2 grad-fn defense (as ``observe``).
-      reveal_labels: put the labels (LM: ``(B, T - 1)`` next tokens) into the Observation.
-
-    Returns:
-      An :class:`Observation` (``kind="gradient"``) whose update has the params' structure,
-      the token-embedding table's gradient included.
-    """
-    check_text_model("observe_text", model)
-    check_token_ids(token_ids, model, name="token_ids")
-    token_ids = jnp.asarray(token_ids, jnp.int32)
-    b = int(token_ids.shape[0])
-    if model.extra["task"] == "causal_lm":
-        if labels is not None:
-            raise ValueError(
-                "observe_text: labels given for a language model; its labels are the next "
-                "tokens token_ids[:, 1:], pass labels=None"
-            )
-        labels = lm_labels(token_ids)
-    else:
-        if labels is None:
-            raise ValueError("observe_text: a classifier needs labels, integer class ids (B,)")
-        labels = jnp.asarray(labels)
-        if labels.shape != (b,):
-            raise ValueError(
-                f"labels: shape {labels.shape}, expected ({b},), one class per sequence"
-            )
-        try:
-            lo, hi = int(labels.min()), int(labels.max())
-        except jax.errors.ConcretizationTypeError:
-            lo, hi = 0, 0
-        if lo < 0 or hi >= model.num_classes:
-            bad = lo if lo < 0 else hi
-            raise ValueError(
-                f"labels: value {bad} is out of range; expected class ids in "
-                f"[0, {model.num_classes})"
-            )
-    params = model.params if params is None else params
-    update = apply_defense(key, defense, model, params, token_ids, labels)
-    return Observation(
-        update=update,
-        params=params,
-        labels=labels if reveal_labels else None,
-        batch_size=b,
-        kind="gradient",
-        local_steps=1,
-        defense=describe_defense(defense),
-    )
 
 
 def check_seq_len(fn: str, model: Model, seq_len) -> int:

@@ -15,7 +15,7 @@ from leakjax.fl.client import (
 from leakjax.fl.defended import ClientDefense
 from leakjax.fl.fedavg import FedAvgResult, dirichlet_split, fedavg
 from leakjax.fl.local import LocalRecipe, batch_plan, local_optimizer, local_update, observe_update
-from leakjax.fl.observe import apply_defense, observe
+from leakjax.fl.observe import apply_defense, observe, observe_text
 
 __all__ = [
     "ClientDefense",
@@ -38,5 +38,6 @@ __all__ = [
     "cross_entropy",
     "loss_fn",
     "observe",
+    "observe_text",
     "per_example_gradients",
 ]

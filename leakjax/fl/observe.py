@@ -1,4 +1,8 @@
-"""``observe``: run one client round and return what the server sees (an Observation)."""
+"""``observe``: run one client round and return what the server sees (an Observation).
+
+``observe`` takes images; ``observe_text`` takes token ids of a text model. Both share
+:func:`apply_defense`, so every defense applies to both unchanged.
+"""
 
 from __future__ import annotations
 
@@ -110,6 +114,80 @@ def observe(
         params=params,
         labels=labels if reveal_labels else None,
         batch_size=int(images.shape[0]),
+        kind="gradient",
+        local_steps=1,
+        defense=describe_defense(defense),
+    )
+
+
+def observe_text(
+    key: PRNGKey,
+    model: Model,
+    token_ids,
+    labels=None,
+    *,
+    params: Params | None = None,
+    defense: Any = None,
+    defense_state: Any = None,
+    reveal_labels: bool = False,
+) -> Observation:
+    """One FedSGD round of a client holding token sequences: what the server sees.
+
+    The text counterpart of :func:`observe`: the same batch-mean cross-entropy gradient and
+    the same :func:`apply_defense`, so every tier-1 defense and DP-SGD apply to text models
+    unchanged. The update contains the token-embedding table's gradient (non-zero only in the
+    rows of the tokens present, for an untied model).
+
+    Args:
+      key: PRNG key of this round (drives the defense's randomness).
+      model: a text model (:func:`leakjax.models.transformer_lm` / ``transformer3`` /
+        ``transformer_classifier``).
+      token_ids: int ``(B, T)`` with ``T <= context`` and ids in ``[0, vocab_size)``.
+      labels: for a classifier, class ids ``(B,)``; for a language model leave ``None``: its
+        labels are the next tokens, ``token_ids[:, 1:]``.
+      params: the server's params (default ``model.params``).
+      defense: ``None``, a tier-1 optax transform or a tier-2 grad-fn defense (as ``observe``).
+      defense_state: tier-1 state to continue from (``None``: fresh).
+      reveal_labels: put the labels (LM: the ``(B, T - 1)`` next tokens) into the Observation.
+
+    Returns:
+      An :class:`Observation` (``kind="gradient"``) whose update has the params' structure.
+
+    Raises:
+      ValueError: a model that is not a text model, ids longer than the context or outside the
+        vocabulary, labels given to an LM, or class ids out of range.
+    """
+    from leakjax.models.transformer import check_text_model, check_token_ids, lm_labels
+
+    check_text_model("observe_text", model)
+    check_token_ids(token_ids, model, name="token_ids")
+    token_ids = jnp.asarray(token_ids, jnp.int32)
+    b = int(token_ids.shape[0])
+    if model.extra["task"] == "causal_lm":
+        if labels is not None:
+            raise ValueError(
+                "observe_text: labels given for a language model; its labels are the next "
+                "tokens token_ids[:, 1:], pass labels=None"
+            )
+        labels = lm_labels(token_ids)
+    else:
+        if labels is None:
+            raise ValueError("observe_text: a classifier needs labels, integer class ids (B,)")
+        labels = jnp.asarray(labels)
+        if labels.shape != (b,):
+            raise ValueError(
+                f"labels: shape {labels.shape}, expected ({b},), one class per sequence"
+            )
+        check_labels(labels, model.num_classes)
+    params = model.params if params is None else params
+    update = apply_defense(
+        key, defense, model, params, token_ids, labels, defense_state=defense_state
+    )
+    return Observation(
+        update=update,
+        params=params,
+        labels=labels if reveal_labels else None,
+        batch_size=b,
         kind="gradient",
         local_steps=1,
         defense=describe_defense(defense),
