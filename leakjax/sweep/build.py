@@ -32,6 +32,9 @@ ATTACK_DEFAULT_STEPS = {
     "ggl": 100,
     "gias": 200,
     "analytic_fc": 1,
+    "tag": 1000,  # text attacks (leakjax.sweep.text)
+    "text_dlg": 300,
+    "token_set": 1,
 }
 RAW_PIXEL_ATTACKS = ("dlg", "idlg")  # the references feed raw [0, 1] pixels (no normalization)
 DELTA_ATTACKS = ("ig", "gradinversion")  # attacks that explain a multi-step weight update
@@ -102,6 +105,10 @@ def validate_cell(sweep: str, cell: dict) -> None:
     seed = cell["seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         _fail(sweep, "seed", seed, "expected an integer >= 0")
+    from leakjax.sweep import text as text_runs
+
+    if text_runs.is_text_cell(cell):  # text data / model / attack: leakjax.sweep.text
+        return text_runs.validate_text_cell(sweep, cell)
     if a.name not in attacks.ATTACKS:
         _fail(sweep, "attack", a.name, f"unknown attack; expected one of {sorted(attacks.ATTACKS)}")
     for nm, v in (("steps", a.steps), ("restarts", a.restarts)):
@@ -486,6 +493,10 @@ def build_group(key: str, config: dict, num_victims: int) -> Group:
     from leakjax import attacks, fl
     from leakjax.defenses.comm import upload_bits
     from leakjax.defenses.spec import build_defense, spec_wire_format
+    from leakjax.sweep import text as text_runs
+
+    if text_runs.is_text_config(config):  # text runs: leakjax.sweep.text
+        return text_runs.build_text_group(key, config, num_victims)
 
     victims = load_victims(config["data"], num_victims)
     shape = victims.images.shape[2:]

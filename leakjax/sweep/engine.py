@@ -277,6 +277,10 @@ def _epsilon(config: dict) -> tuple[float | None, float | None, dict]:
 
 
 def _rows_for_chunk(group: build.Group, runs, out: dict, env_id: str, chunk_id: str, extra: dict):
+    if getattr(group, "text", False):  # text runs: leakjax.sweep.text
+        from leakjax.sweep.text import text_rows_for_chunk
+
+        return text_rows_for_chunk(group, runs, out, env_id, chunk_id, extra)
     truth = group.victims.images[[r.victim for r in runs]]
     recon = out["inputs"]
     mets = build.image_metrics(recon, truth, group.victims.spec)

@@ -75,6 +75,7 @@ def run_config(cell: dict, victim: int) -> dict:
                     if d.name == "files"
                     else {}
                 ),
+                **(_text_data(d) if d.name.startswith("text-") else {}),
             },
             "victim": int(victim),
             "threat": {
@@ -87,6 +88,12 @@ def run_config(cell: dict, victim: int) -> dict:
             "seed": int(cell["seed"]),
         }
     )
+
+
+def _text_data(d: Data) -> dict:
+    from leakjax.sweep.text import text_data_identity
+
+    return text_data_identity(d)
 
 
 def file_sha256(path) -> str:

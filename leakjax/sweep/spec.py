@@ -178,6 +178,11 @@ class Data:
       paths, labels: for ``name="files"``: PNG/JPEG files (read with
         :func:`leakjax.data.load_image_files`) and one integer label per file. A run's identity
         includes each file's SHA-256, so an edited file is a new run.
+      seq_len, vocab_size, tokenizer: for text data (:mod:`leakjax.sweep.text`): tokens per
+        sequence (default 16); ``text-random``'s number of token ids, or ``text-pydoc``'s
+        tokenizer size (default 1024); ``text-pydoc``'s tokenizer, ``"bpe"`` (default) or
+        ``"word"`` trained on the public topics, or a tokenizer JSON file (its SHA-256 is part
+        of the run's identity). ``num_classes`` gives a text classifier's classes.
     """
 
     name: str
@@ -189,6 +194,9 @@ class Data:
     num_classes: int | None = None
     paths: tuple = ()
     labels: tuple = ()
+    seq_len: int | None = None
+    vocab_size: int | None = None
+    tokenizer: str | None = None
 
     def label(self) -> str:
         return f"{self.name}/{self.split}/B{self.batch_size}"
