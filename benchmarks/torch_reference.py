@@ -31,6 +31,7 @@ the same loss trajectory::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -181,7 +182,8 @@ def dlg_attack(
       steps: number of ``optimizer.step(closure)`` calls (300 in the reference).
 
     Returns:
-      dict with ``data`` (final image), ``label`` (argmax of the logits), ``losses`` (the loss
+      dict with ``data`` (final image), ``label`` (argmax of the logits), ``label_logits``,
+      ``losses`` (the loss
       each step returned, i.e. at its start), ``func_evals`` (closure evaluations, torch's own
       counter) and ``seconds``.
     """
@@ -210,6 +212,7 @@ def dlg_attack(
     return dict(
         data=dummy_data.detach(),
         label=torch.argmax(dummy_label.detach(), dim=-1),
+        label_logits=dummy_label.detach(),
         losses=losses,
         func_evals=_lbfgs_func_evals(optimizer),
         seconds=seconds,
@@ -317,7 +320,242 @@ def _check(steps: int) -> None:
             print(f"      {i:4d}  {trace_j[i]:.6e}  {lt_:.6e}")
 
 
+# ---------------------------------------------------------------------------------------------
+# Golden values for the test suite (tests compare against them without torch)
+
+
+def flax_grads_from_torch(grads: list, like: dict, *, feature_hw: tuple[int, int]) -> dict:
+    """The inverse of :func:`grads_from_flax`: torch's LeNet gradients (module order) as a tree
+    shaped like leakjax's Flax params ``like`` (HWIO kernels, (H, W, C)-ordered classifier)."""
+    out = {}
+    for i, name in enumerate(("conv0", "conv1", "conv2")):
+        w, b = grads[2 * i], grads[2 * i + 1]
+        out[name] = dict(
+            kernel=w.detach().cpu().numpy().transpose(2, 3, 1, 0), bias=b.detach().cpu().numpy()
+        )
+    w = grads[6].detach().cpu().numpy()  # (C, D) with D in (C, H, W) order
+    h, wd = feature_hw
+    ch = like["conv2"]["kernel"].shape[-1]
+    n_cls = w.shape[0]
+    k = w.T.reshape(ch, h, wd, n_cls).transpose(1, 2, 0, 3).reshape(h * wd * ch, n_cls)
+    out["classifier"] = dict(kernel=k, bias=grads[7].detach().cpu().numpy())
+    return out
+
+
+def _smooth_problem(n: int = 6, m: int = 10, seed: int = 0):
+    """A fixed smooth test function for L-BFGS: logistic terms + an L2 and a quartic term."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(m, n))
+    b = rng.normal(size=(m,))
+    x0 = rng.normal(size=(n,)) * 2.0
+
+    def f(x):
+        z = torch.as_tensor(a, dtype=x.dtype) @ x - torch.as_tensor(b, dtype=x.dtype)
+        return F.softplus(z).sum() + 0.05 * (x**2).sum() + 0.01 * (x**4).sum()
+
+    return a, b, x0, f
+
+
+def _lbfgs_trajectory(f, x0, steps: int, **kw) -> dict:
+    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([x], **kw)
+
+    def closure():
+        opt.zero_grad()
+        loss = f(x)
+        loss.backward()
+        return loss
+
+    xs, losses, evals, iters = [], [], [], []
+    for _ in range(steps):
+        losses.append(float(opt.step(closure).detach()))
+        st = opt.state[opt._params[0]]
+        xs.append(x.detach().numpy().copy())
+        evals.append(int(st.get("func_evals", 0)))
+        iters.append(int(st.get("n_iter", 0)))
+    return dict(
+        x=np.stack(xs), loss=np.asarray(losses), evals=np.asarray(evals), n_iter=np.asarray(iters)
+    )
+
+
+LBFGS_CASES = {
+    # name: (steps, torch.optim.LBFGS keyword arguments)
+    "default": (3, dict(lr=1.0)),
+    "short_history": (6, dict(lr=0.5, max_iter=3, history_size=2)),
+    "tolerance_change": (4, dict(lr=1.0, max_iter=20, tolerance_change=1e-4)),
+}
+
+
+def _dlg_objective(tmodel, target, x, z):
+    x = x.detach().clone().requires_grad_(True)
+    z = z.detach().clone().requires_grad_(True)
+    loss = soft_cross_entropy(tmodel(x), F.softmax(z, dim=-1))
+    grads = torch.autograd.grad(loss, list(tmodel.parameters()), create_graph=True)
+    d = sum(((g - t) ** 2).sum() for g, t in zip(grads, target))
+    gx, gz = torch.autograd.grad(d, [x, z])
+    return float(d.detach()), gx, gz
+
+
+def _idlg_objective(tmodel, target, x, labels):
+    x = x.detach().clone().requires_grad_(True)
+    onehot = F.one_hot(labels.long(), num_classes=tmodel.fc.out_features).to(x.dtype)
+    loss = soft_cross_entropy(tmodel(x), onehot)
+    grads = torch.autograd.grad(loss, list(tmodel.parameters()), create_graph=True)
+    d = sum(((g - t) ** 2).sum() for g, t in zip(grads, target))
+    (gx,) = torch.autograd.grad(d, [x])
+    return float(d.detach()), gx
+
+
+def tv_inversefed(x: torch.Tensor) -> torch.Tensor:
+    """inversefed's / plato's TV on NCHW: interior differences, one mean per direction."""
+    dx = torch.mean(torch.abs(x[:, :, :, :-1] - x[:, :, :, 1:]))
+    dy = torch.mean(torch.abs(x[:, :, :-1, :] - x[:, :, 1:, :]))
+    return dx + dy
+
+
+def tv_breaching(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """breaching's TV on NCHW: the [-1, 1] stencil as a grouped convolution, zero padding 1."""
+    c = x.shape[1]
+    k = torch.zeros(2, 1, 3, 3, dtype=x.dtype)
+    k[0, 0, 1, 1], k[0, 0, 2, 1] = -1.0, 1.0  # vertical: x[i+1, j] - x[i, j]
+    k[1, 0, 1, 1], k[1, 0, 1, 2] = -1.0, 1.0  # horizontal: x[i, j+1] - x[i, j]
+    d = F.conv2d(x, k.repeat(c, 1, 1, 1), padding=1, groups=c)
+    return ((d[:, 0::2].abs() + eps) + (d[:, 1::2].abs() + eps)).mean()
+
+
+def _cosine(a: list, b: list) -> torch.Tensor:
+    dot = sum((x * y).sum() for x, y in zip(a, b))
+    na = sum((x * x).sum() for x in a)
+    nb = sum((y * y).sum() for y in b)
+    return 1.0 - dot / (na.sqrt() * nb.sqrt())
+
+
+def _ig_objective(tmodel, target, x, labels, tv_fn, tv_weight):
+    x = x.detach().clone().requires_grad_(True)
+    onehot = F.one_hot(labels.long(), num_classes=tmodel.fc.out_features).to(x.dtype)
+    loss = soft_cross_entropy(tmodel(x), onehot)
+    grads = torch.autograd.grad(loss, list(tmodel.parameters()), create_graph=True)
+    cos = _cosine(grads, target)
+    tv = tv_fn(x)
+    total = cos + tv_weight * tv
+    (gx,) = torch.autograd.grad(total, [x])
+    return float(cos.detach()), float(tv.detach()), float(total.detach()), gx
+
+
+def golden(path: str) -> None:
+    """Write the golden values ``tests/golden/torch_reference.npz`` (float64 torch).
+
+    * ``lbfgs/<case>/*``: torch.optim.LBFGS (no line search) on :func:`_smooth_problem`:
+      the iterate, the loss each ``.step`` returned, ``func_evals`` and ``n_iter`` after each step.
+    * ``lenet/*``: leakjax's tiny sigmoid LeNet (8x8x1 -> 48 -> 4, ``lenet(key(1))``) params in
+      leakjax layout, two victim images and labels, torch's shared gradient in leakjax layout.
+    * ``dlg/*``, ``idlg/*``: DLG's objective (soft labels ``softmax(z)``, batch-mean CE, squared
+      L2 over all parameter gradients) and iDLG's (hard labels) at fixed points, with their
+      gradients in leakjax's NHWC layout; ``idlg_traj/*``: torch's iDLG L-BFGS losses for 3
+      steps from ``dlg/x[0]``.
+    * ``ig/*``: IG's cosine distance (all layers concatenated), both TVs (inversefed, breaching)
+      and ``cos + 0.1 TV_inversefed`` / ``cos + 0.2 TV_breaching`` with their gradients at fixed
+      points in normalized space (mean 0.5, std 0.25).
+    """
+    import jax
+
+    from leakjax.models import lenet
+
+    torch.manual_seed(0)
+    out = {"torch_version": np.asarray(torch.__version__)}
+    a, b, x0, f = _smooth_problem()
+    out["lbfgs/a"], out["lbfgs/b"], out["lbfgs/x0"] = a, b, x0
+    for case, (steps, kw) in LBFGS_CASES.items():
+        for k, v in _lbfgs_trajectory(f, x0, steps, **kw).items():
+            out[f"lbfgs/{case}/{k}"] = v
+
+    model = lenet(jax.random.key(1), input_shape=(8, 8, 1), num_classes=4)
+    p = {k: {n: np.asarray(v) for n, v in d.items()} for k, d in model.params.items()}
+    for k, d in p.items():
+        for n, v in d.items():
+            out[f"lenet/params/{k}/{n}"] = v
+    hw = (2, 2)
+    tmodel = model_from_flax(model.params, feature_hw=hw).double()
+    rng = np.random.default_rng(1)
+    images = rng.uniform(size=(2, 8, 8, 1))
+    labels = np.array([2, 0])
+    out["lenet/images"], out["lenet/labels"] = images, labels
+    x_t = nhwc_to_nchw(images).double()
+    target = client_gradient(tmodel, x_t, torch.from_numpy(labels))
+    g = flax_grads_from_torch(target, p, feature_hw=hw)
+    for k, d in g.items():
+        for n, v in d.items():
+            out[f"lenet/grad/{k}/{n}"] = v
+
+    n_pts = 3
+    xs = rng.normal(size=(n_pts, 2, 8, 8, 1))
+    zs = rng.normal(size=(n_pts, 2, 4))
+    out["dlg/x"], out["dlg/z"] = xs, zs
+    losses, gxs, gzs = [], [], []
+    for x, z in zip(xs, zs):
+        v, gx, gz = _dlg_objective(tmodel, target, nhwc_to_nchw(x).double(), torch.from_numpy(z))
+        losses.append(v)
+        gxs.append(nchw_to_nhwc(gx))
+        gzs.append(gz.numpy())
+    out["dlg/loss"], out["dlg/grad_x"], out["dlg/grad_z"] = map(np.asarray, (losses, gxs, gzs))
+    losses, gxs = [], []
+    lab_t = torch.from_numpy(labels)
+    for x in xs:
+        v, gx = _idlg_objective(tmodel, target, nhwc_to_nchw(x).double(), lab_t)
+        losses.append(v)
+        gxs.append(nchw_to_nhwc(gx))
+    out["idlg/loss"], out["idlg/grad_x"] = np.asarray(losses), np.asarray(gxs)
+    traj = idlg_attack(tmodel, target, nhwc_to_nchw(xs[0]).double(), lab_t, steps=3, tol=-1.0)
+    out["idlg_traj/loss"] = np.asarray(traj["losses"])
+    out["idlg_traj/func_evals"] = np.asarray(traj["func_evals"])
+
+    mean, std = 0.5, 0.25
+    xi = rng.normal(size=(n_pts, 2, 8, 8, 1))
+    # the shared gradient of the normalized victim: the model sees (x - mean) / std
+    target_n = client_gradient(tmodel, (x_t - mean) / std, lab_t)
+    gi = flax_grads_from_torch(target_n, p, feature_hw=hw)
+    for k, d in gi.items():
+        for n, v in d.items():
+            out[f"ig/grad/{k}/{n}"] = v
+    out["ig/x"] = xi
+    rows = {k: [] for k in ("cos", "tv_inversefed", "tv_breaching", "total_if", "total_br")}
+    grads_if, grads_br = [], []
+    for x in xi:
+        xt = nhwc_to_nchw(x).double()
+        cos, tv_if, tot_if, g_if = _ig_objective(tmodel, target_n, xt, lab_t, tv_inversefed, 0.1)
+        _, tv_br, tot_br, g_br = _ig_objective(tmodel, target_n, xt, lab_t, tv_breaching, 0.2)
+        for k, v in zip(rows, (cos, tv_if, tv_br, tot_if, tot_br)):
+            rows[k].append(v)
+        grads_if.append(nchw_to_nhwc(g_if))
+        grads_br.append(nchw_to_nhwc(g_br))
+    for k, v in rows.items():
+        out[f"ig/{k}"] = np.asarray(v)
+    out["ig/grad_x_if"], out["ig/grad_x_br"] = np.asarray(grads_if), np.asarray(grads_br)
+    # parameters and shared gradients as float32 (what leakjax computes in); values float64
+    out = {
+        k: (
+            v.astype(np.float32)
+            if k.startswith(("lenet/", "ig/grad/")) and v.dtype == np.float64
+            else v
+        )
+        for k, v in out.items()
+    }
+    np.savez_compressed(path, **out)
+    print(f"wrote {path} ({os.path.getsize(path)} bytes, {len(out)} arrays)")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=5)
-    _check(ap.parse_args().steps)
+    ap.add_argument(
+        "--golden",
+        default=None,
+        metavar="PATH",
+        help="write the test suite's golden values (e.g. tests/golden/torch_reference.npz) "
+        "instead of the self-check",
+    )
+    a = ap.parse_args()
+    if a.golden:
+        golden(a.golden)
+    else:
+        _check(a.steps)

@@ -1,4 +1,6 @@
-"""benchmarks/torch_reference.py: the Flax -> torch conversion gives the same logits and gradients."""
+"""benchmarks/torch_reference.py (needs torch: skipped without it): the Flax <-> torch conversions
+used by the speed benchmark and by the golden-value writer give the same logits and gradients.
+The golden values themselves are checked on every run in tests/attacks/test_attack_golden_torch.py."""
 
 import os
 import sys
@@ -62,3 +64,17 @@ def test_torch_dlg_closure_runs_and_counts_evaluations():
     assert 2 <= out["func_evals"] <= 40
     out = tref.idlg_attack(tmodel, g, torch.randn(1, 1, 12, 8), tref.idlg_label(g), steps=2)
     assert int(out["label"][0]) == 2
+
+
+@pytest.mark.parametrize("input_shape, feature_hw", [((12, 8, 1), (3, 2)), ((8, 8, 1), (2, 2))])
+def test_flax_grads_from_torch_inverts_grads_from_flax(input_shape, feature_hw):
+    """The golden-value writer (torch_reference.golden) stores torch gradients in leakjax
+    layout with this inverse; a wrong permutation would corrupt every golden gradient."""
+    model = _lenet(input_shape)
+    x = jax.random.uniform(jax.random.key(5), (2, *input_shape))
+    g = client_gradient(model)(model.params, x, jnp.array([0, 3]))
+    back = tref.flax_grads_from_torch(
+        tref.grads_from_flax(g, feature_hw=feature_hw), model.params, feature_hw=feature_hw
+    )
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(back), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), b)
