@@ -176,15 +176,13 @@ def _caption_truth(victim: Mapping, j: int) -> str:
     return "\n".join(textwrap.wrap(text, 24, break_long_words=True, replace_whitespace=False))
 
 
-def _show(ax, img):
-    img = np.clip(np.asarray(img, np.float32), 0.0, 1.0)
-    if img.ndim == 3 and img.shape[-1] == 3:
-        ax.imshow(img, interpolation="nearest")
-    else:
-        ax.imshow(img[..., 0] if img.ndim == 3 else img, cmap="gray", vmin=0, vmax=1,
-                  interpolation="nearest")  # fmt: skip
-    ax.set_xticks([])
-    ax.set_yticks([])
+def _rgb(img: np.ndarray) -> np.ndarray:
+    img = np.clip(np.nan_to_num(np.asarray(img, np.float32)), 0.0, 1.0)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.shape[-1] != 3:
+        img = np.repeat(img[..., :1], 3, axis=-1)
+    return img
 
 
 def matched(recon: np.ndarray, perm) -> np.ndarray:
@@ -201,6 +199,9 @@ def matched(recon: np.ndarray, perm) -> np.ndarray:
 def cell_grid_figure(cell, picks: Mapping[str, tuple], *, max_images: int = MAX_IMAGES_PER_RUN):
     """Ground truth (top row) above the reconstruction (bottom row) of each pick.
 
+    Drawn as one mosaic image on one axes (fast for hundreds of cells; pixels shown as
+    nearest-neighbour blocks), with the captions as text.
+
     Args:
       cell: a :class:`leakjax.report.tables.Cell` (for the title).
       picks: ``{"best"|"median"|"worst": (row, truth (B,H,W,C), reconstruction (B,H,W,C))}``
@@ -210,49 +211,56 @@ def cell_grid_figure(cell, picks: Mapping[str, tuple], *, max_images: int = MAX_
     plt = _plt()
     names = [k for k in ("best", "median", "worst") if k in picks]
     b = min(max_images, max(picks[k][1].shape[0] for k in names))
-    ncols = len(names) * b + (len(names) - 1)
-    widths = []
-    for i in range(len(names)):
-        widths += [1.0] * b
-        if i < len(names) - 1:
-            widths.append(0.25)
-    fig, axes = plt.subplots(
-        2,
-        ncols,
-        figsize=(sum(widths) * 1.3 + 0.7, 2 * 1.3 + 0.9),
-        squeeze=False,
-        gridspec_kw=dict(width_ratios=widths),
-        layout="compressed",
-    )
-    col = 0
-    for i, name in enumerate(names):
+    h = max(picks[k][1].shape[1] for k in names)
+    w = max(picks[k][1].shape[2] for k in names)
+    up = max(1, math.ceil(64 / max(h, w)))  # integer upscaling: crisp pixels, fine layout
+    th, tw = h * up, w * up
+    ppi = tw / 1.1  # a tile is 1.1 inch wide
+    gap, group_gap = round(0.08 * ppi), round(0.35 * ppi)
+    left, top = round(0.45 * ppi), round(0.75 * ppi)
+    cap = round(0.42 * ppi)  # caption space under each row
+    width = left + len(names) * (b * tw + (b - 1) * gap) + (len(names) - 1) * group_gap + gap
+    height = top + 2 * (th + cap)
+    canvas = np.ones((height, width, 3), np.float32)
+    texts = []  # (x_px, y_px, text, fontsize, ha, va, rotation)
+    x0 = left
+    y_truth, y_recon = top, top + th + cap
+    for name in names:
         row, truth, recon = picks[name]
         victim = row.get("victims") if isinstance(row.get("victims"), dict) else {}
         per = (row.get("metrics") or {}).get("per_image", {}).get("psnr") or []
-        for j in range(b):
-            at, ar = axes[0][col + j], axes[1][col + j]
-            if j < truth.shape[0]:
-                _show(at, truth[j])
-                _show(ar, recon[j])
-                at.set_xlabel(_caption_truth(victim, j), fontsize=6)
-                p = per[j] if j < len(per) else None
-                ar.set_xlabel(f"{p:.1f} dB" if isinstance(p, int | float) else "", fontsize=6)
-            else:
-                at.axis("off")
-                ar.axis("off")
-        psnr = row.get("psnr")
         same = [k for k in names if k != name and picks[k][0].get("run_id") == row.get("run_id")]
         label = name + (f" (= {', '.join(same)})" if same else "")
+        psnr = row.get("psnr")
         head = f"{label}\n{psnr:.1f} dB, {row.get('status')}" if psnr is not None else label
-        axes[0][col].set_title(head, fontsize=7, loc="left")
-        axes[1][col].set_ylabel(f"seed {row.get('seed')}\nvictim {row.get('victim')}", fontsize=6)
-        col += b
-        if i < len(names) - 1:
-            axes[0][col].axis("off")
-            axes[1][col].axis("off")
-            col += 1
-    axes[0][0].set_ylabel("ground truth", fontsize=7)
-    fig.suptitle("\n".join(textwrap.wrap(f"cell {cell.index}: {cell.label}", 60)), fontsize=8)
+        texts.append((x0, y_truth - 0.06 * ppi, head, 7, "left", "bottom", 0))
+        for j in range(min(b, truth.shape[0])):
+            x = x0 + j * (tw + gap)
+            for y, img in ((y_truth, truth[j]), (y_recon, recon[j])):
+                tile = np.kron(_rgb(img), np.ones((up, up, 1), np.float32))
+                canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+            cx = x + tw / 2
+            texts.append((cx, y_truth + th + 0.04 * ppi, _caption_truth(victim, j), 6, "center",
+                          "top", 0))  # fmt: skip
+            p = per[j] if j < len(per) else None
+            if isinstance(p, int | float):
+                texts.append((cx, y_recon + th + 0.04 * ppi, f"{p:.1f} dB", 6, "center", "top", 0))
+        texts.append((x0 + (b * tw + (b - 1) * gap) / 2, y_recon + th + 0.2 * ppi,
+                      f"seed {row.get('seed')}, victim {row.get('victim')}", 6, "center", "top",
+                      0))  # fmt: skip
+        x0 += b * tw + (b - 1) * gap + group_gap
+    texts.append((left - 0.08 * ppi, y_truth + th / 2, "ground truth", 7, "right", "center", 90))
+    texts.append((left - 0.08 * ppi, y_recon + th / 2, "reconstruction", 7, "right", "center", 90))
+    title = "\n".join(textwrap.wrap(f"cell {cell.index}: {cell.label}", 80))
+    texts.append((width / 2, 0.06 * ppi, title, 8, "center", "top", 0))
+    fig = plt.figure(figsize=(width / ppi, height / ppi))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(canvas, interpolation="nearest", extent=(0, width, height, 0), aspect="auto")
+    for x, y, t, size, ha, va, rot in texts:
+        ax.text(x, y, t, fontsize=size, ha=ha, va=va, rotation=rot)
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.axis("off")
     return fig
 
 

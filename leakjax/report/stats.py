@@ -23,6 +23,7 @@ RESAMPLES = 2000
 LEVEL = 0.95
 #: Seed of every bootstrap in a report.
 SEED = 0
+_BLOCK = 1 << 21
 
 
 def finite_values(values: Iterable) -> np.ndarray:
@@ -76,8 +77,14 @@ def bootstrap_ci(
     if n == 1:
         return float(x[0]), float(x[0])
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
-    medians = np.sort(x[idx], axis=1)[:, (n - 1) // 2]
+    k = (n - 1) // 2
+    rows = max(1, _BLOCK // n)  # resamples per block: memory stays ~_BLOCK values
+    medians = np.concatenate(
+        [
+            np.partition(x[rng.integers(0, n, size=(min(rows, resamples - i), n))], k, axis=1)[:, k]
+            for i in range(0, resamples, rows)
+        ]
+    )
     alpha = (1.0 - level) / 2.0
     low = np.quantile(medians, alpha, method="lower")
     high = np.quantile(medians, 1.0 - alpha, method="higher")

@@ -13,6 +13,7 @@ The report reads only the store (``leakjax.sweep.Store`` opened read-only); see
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import os
@@ -45,6 +46,10 @@ def _prepare(out_dir: str) -> str:
             f"write_report: out_dir={out_dir!r} is not a writable folder ({e}); choose another "
             "--out"
         ) from None
+    for name in os.listdir(figs):  # figures of an earlier report of other cells
+        if name.startswith(("cell_", "tradeoff_")) and name.endswith((".png", ".pdf")):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(figs, name))
     return figs
 
 

@@ -65,8 +65,8 @@ def _row(n, attack, defense, status, psnr, *, seed=0, victim=None, batch_size=1,
         ssim=None if psnr is None else min(1.0, psnr / 50),
         upload_bits=1000.0,
         metrics=dict(per_image={"psnr": [psnr] * batch_size}, perm=list(range(batch_size))),
-        victims=dict(indices=[victim], labels=[victim % 10], names=[str(victim % 10)],
-                     sources=[f"src{victim}"]),
+        victims=dict(indices=[victim] * batch_size, labels=[victim % 10] * batch_size,
+                     names=[str(victim % 10)] * batch_size, sources=[f"src{victim}"] * batch_size),
         created=float(n),
     )  # fmt: skip
     row.update(extra)

@@ -50,6 +50,16 @@ def test_bootstrap_matches_the_definition_and_is_seeded():
     assert lo < hi
 
 
+def test_bootstrap_in_blocks_equals_one_block(monkeypatch):
+    """Large samples are resampled block by block (bounded memory): same interval."""
+    from leakjax.report import stats
+
+    x = np.random.default_rng(1).normal(size=57)
+    whole = bootstrap_ci(x, resamples=301, seed=5)
+    monkeypatch.setattr(stats, "_BLOCK", 57 * 7)  # 7 resamples per block, 301 = 43 blocks
+    assert bootstrap_ci(x, resamples=301, seed=5) == whole == _reference_ci(x, 301, 5)
+
+
 def test_bootstrap_small_samples():
     assert bootstrap_ci([]) is None
     assert bootstrap_ci([2.5]) == (2.5, 2.5)

@@ -4,6 +4,7 @@ import base64
 import csv
 import os
 import re
+import shutil
 import sqlite3
 from html.parser import HTMLParser
 
@@ -119,10 +120,27 @@ def test_errors_for_bad_stores_and_outputs(fake_store, tmp_path):
         c.execute("CREATE TABLE t (x)")
     with pytest.raises(StoreError, match="without leakjax's schema"):
         write_report(other, tmp_path / "o3")
+    newer = tmp_path / "newer.sqlite"
+    shutil.copy(fake_store, newer)
+    with sqlite3.connect(newer) as c:
+        c.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with pytest.raises(StoreError, match="schema version 99"):
+        write_report(newer, tmp_path / "o5")
     with pytest.raises(StoreError, match="is a folder"):
         write_report(tmp_path, tmp_path / "o4")
     afile = tmp_path / "afile"
     afile.write_text("x")
     with pytest.raises(ReportError, match="out_dir=.*is a file"):
         write_report(fake_store, afile)
-    assert not (tmp_path / "o1").exists()  # nothing written for a bad store
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 6))  # nothing written
+
+
+def test_rewrite_removes_stale_figures(fake_store, tmp_path):
+    figs = tmp_path / "figures"
+    figs.mkdir()
+    (figs / "cell_099_old.png").write_bytes(b"old")
+    (figs / "mine.txt").write_text("kept")
+    write_report(fake_store, tmp_path, grids=False, pdf=False)
+    names = set(os.listdir(figs))
+    assert "cell_099_old.png" not in names and "mine.txt" in names
+    assert names == {"mine.txt", *(f"tradeoff_{a}.png" for a in ("bits", "accuracy", "epsilon"))}
