@@ -139,6 +139,10 @@ def validate_cell(sweep: str, cell: dict) -> None:
         _fail(sweep, "model", m.name, f"unknown model; expected one of {sorted(models.MODELS)}")
     if m.state not in MODEL_STATES:
         _fail(sweep, "model.state", m.state, f"expected one of {MODEL_STATES}")
+    if m.init is not None and (
+        "init" not in inspect.signature(models.MODELS[m.name]).parameters and m.init != "torch"
+    ):
+        _fail(sweep, "model.init", m.init, f"{m.name!r} takes init=None or 'torch' (a redraw)")
     if m.state != "untrained" and (
         isinstance(m.train_steps, bool) or not isinstance(m.train_steps, int) or m.train_steps < 0
     ):
@@ -336,10 +340,18 @@ def build_model(m: dict, input_shape, num_classes: int, public=None, test=None):
 
     kwargs = dict(m["kwargs"])
     kwargs.setdefault("num_classes", num_classes)
-    if m.get("init"):
-        kwargs["init"] = m["init"]
     factory = models.MODELS[m["name"]]
+    # a factory without an ``init`` argument (lenet, mlp) gets init="torch" as a redraw of its
+    # params with PyTorch's nn.Conv2d / nn.Linear defaults (leakjax.models.init.torch_init)
+    redraw = m.get("init") == "torch" and "init" not in inspect.signature(factory).parameters
+    if m.get("init") and not redraw:
+        kwargs["init"] = m["init"]
     model = factory(jax.random.key(int(m["seed"])), input_shape=tuple(input_shape), **kwargs)
+    if redraw:
+        from leakjax.models.init import torch_init
+
+        key = jax.random.fold_in(jax.random.key(int(m["seed"])), 1)
+        model = model.replace(params=torch_init(model.params, key))
     state = m.get("state", "untrained")
     info: dict = {}
     if state == "pretrained":
@@ -593,10 +605,21 @@ def _metric_fn(batch: int, mean: tuple, std: tuple):
     return jax.jit(jax.vmap(one))
 
 
-def image_metrics(recon: np.ndarray, truth: np.ndarray, spec) -> dict:
-    """Per-run, per-image metrics of a chunk ``(N, B, H, W, C)`` (Hungarian-matched for B > 1)."""
+def _pad(a: np.ndarray, n: int | None) -> np.ndarray:
+    if n is None or len(a) >= n:
+        return a
+    return np.concatenate([a, np.repeat(a[-1:], n - len(a), axis=0)])
+
+
+def image_metrics(recon: np.ndarray, truth: np.ndarray, spec, *, pad_to: int | None = None) -> dict:
+    """Per-run, per-image metrics of a chunk ``(N, B, H, W, C)`` (Hungarian-matched for B > 1).
+
+    ``pad_to``: pad the chunk to this many runs so every chunk of a group reuses one compiled
+    metric program (the padding is dropped from the result)."""
+    n = len(recon)
     fn = _metric_fn(int(recon.shape[1]), tuple(spec.mean), tuple(spec.std))
-    return {k: np.asarray(v) for k, v in fn(jnp.asarray(recon), jnp.asarray(truth)).items()}
+    out = fn(jnp.asarray(_pad(recon, pad_to)), jnp.asarray(_pad(truth, pad_to)))
+    return {k: np.asarray(v)[:n] for k, v in out.items()}
 
 
 def label_accuracy(pred: np.ndarray, true: np.ndarray) -> float:
@@ -608,13 +631,15 @@ def label_accuracy(pred: np.ndarray, true: np.ndarray) -> float:
     return hits / max(len(t), 1)
 
 
-def lpips_metrics(recon: np.ndarray, truth: np.ndarray) -> dict:
+def lpips_metrics(recon: np.ndarray, truth: np.ndarray, *, pad_to: int | None = None) -> dict:
     """Per-run mean LPIPS (v0.1) of a chunk ``(N, B, H, W, C)`` (already matched), for VGG16 and
     AlexNet. A variant whose weights are not installed, or that cannot run at this image size
     (AlexNet needs H, W >= 31), is ``None`` with the reason in ``notes`` (never 0)."""
     from leakjax.metrics import lpips as lpips_mod  # the function
     from leakjax.metrics.lpips import LPIPSInputError, LPIPSWeightsMissing
 
+    n_real = len(recon)
+    recon, truth = _pad(recon, pad_to), _pad(truth, pad_to)
     n, b = recon.shape[:2]
     flat_r = jnp.asarray(recon.reshape(n * b, *recon.shape[2:]), jnp.float32)
     flat_t = jnp.asarray(truth.reshape(n * b, *truth.shape[2:]), jnp.float32)
@@ -622,7 +647,7 @@ def lpips_metrics(recon: np.ndarray, truth: np.ndarray) -> dict:
     for net in ("vgg", "alex"):
         try:
             v = np.asarray(lpips_mod(flat_r, flat_t, net=net)).reshape(n, b)
-            out[net] = v.mean(axis=1)
+            out[net] = v.mean(axis=1)[:n_real]
         except LPIPSInputError as e:
             out[net], notes[net] = None, f"not computed: {e}"
         except LPIPSWeightsMissing as e:
