@@ -14,17 +14,40 @@ import sys
 
 
 def add_train_generator_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="digits", help="embedded dataset (its public split)")
-    p.add_argument("--steps", type=int, default=1500, help="generator updates")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument("--width", type=int, default=16)
-    p.add_argument("--final-upsample", type=int, default=2)
-    p.add_argument("--loss", default="dcgan", choices=("dcgan", "wgan-gp"))
-    p.add_argument("--unconditional", action="store_true", help="no class conditioning")
-    p.add_argument("--seed", type=int, default=0)
+    from leakjax.cli.common import positive_int
+    from leakjax.data import EMBEDDED
+
+    p.add_argument(
+        "--dataset", default="digits", choices=EMBEDDED,
+        help="embedded dataset whose public split trains the generator (victims come from "
+        "private)",
+    )  # fmt: skip
+    p.add_argument("--steps", type=positive_int("--steps"), default=1500, help="generator updates")
+    p.add_argument(
+        "--batch-size", type=positive_int("--batch-size"), default=32, help="images per update"
+    )
+    p.add_argument(
+        "--latent-dim", type=positive_int("--latent-dim"), default=32, help="latent vector size"
+    )
+    p.add_argument(
+        "--width", type=positive_int("--width"), default=16,
+        help="base channel width w of the DCGAN generator and critic (w, 2w, 4w... towards the latent)",
+    )  # fmt: skip
+    p.add_argument(
+        "--final-upsample", type=positive_int("--final-upsample"), default=2,
+        help="run the generator's convolutions at 1/F resolution and upsample bilinearly at the end",
+    )  # fmt: skip
+    p.add_argument(
+        "--loss", default="dcgan", choices=("dcgan", "wgan-gp"),
+        help="adversarial loss: DCGAN's or WGAN with gradient penalty",
+    )  # fmt: skip
+    p.add_argument(
+        "--unconditional", action="store_true",
+        help="no class conditioning (default: conditioned on the label, as GGL's generator)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation and batches")
     p.add_argument("--out", default="runs/generator.msgpack", help="checkpoint path (msgpack)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or note")
 
 
 def train_public_generator(
@@ -92,14 +115,15 @@ def train_public_generator(
 
 
 def cmd_train_generator(args) -> int:
+    from leakjax.cli.common import CLIError, check_out_dir
     from leakjax.data import EMBEDDED
     from leakjax.generative import save_generator
 
     if args.dataset not in EMBEDDED:
-        raise ValueError(f"--dataset={args.dataset!r}: expected one of {EMBEDDED}")
-    for name in ("steps", "batch_size", "latent_dim", "width", "final_upsample"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')}={getattr(args, name)}: expected >= 1")
+        raise CLIError(f"--dataset {args.dataset}: expected one of {', '.join(EMBEDDED)}")
+    if os.path.isdir(args.out):
+        raise CLIError(f"--out {args.out}: is a folder; expected a checkpoint file path")
+    check_out_dir(os.path.dirname(os.path.abspath(args.out)), "--out")  # before training
     gen, hist, ds = train_public_generator(
         args.dataset,
         seed=args.seed,
@@ -112,6 +136,7 @@ def cmd_train_generator(args) -> int:
         conditional=not args.unconditional,
         progress=not args.quiet,
     )
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     save_generator(args.out, gen)
     with open(os.path.splitext(args.out)[0] + "_history.json", "w") as f:
         json.dump(hist, f)

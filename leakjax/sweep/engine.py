@@ -54,6 +54,23 @@ from leakjax.types import status_name
 STRATEGIES = ("auto", "threads", "vmap")
 
 
+class ChunkInterrupted(KeyboardInterrupt):
+    """Ctrl-C inside a threaded chunk: ``done`` lists ``(index in the chunk, output)`` of the
+    runs that had finished."""
+
+    def __init__(self, done: list):
+        super().__init__(f"interrupted with {len(done)} finished run(s) in the chunk")
+        self.done = done
+
+
+class _GroupInterrupted(KeyboardInterrupt):
+    """Ctrl-C inside a group, after ``written`` of its runs were committed."""
+
+    def __init__(self, written: int):
+        super().__init__(f"interrupted after {written} run(s) of the group were committed")
+        self.written = written
+
+
 class SweepInterrupted(KeyboardInterrupt):
     """Raised on Ctrl-C: ``written`` runs were committed; the same command resumes."""
 
@@ -205,10 +222,28 @@ class _GroupRunner:
             return out
 
         if self.num_threads <= 1 or len(runs) == 1:
-            outs = [one(r) for r in runs]
+            outs = []
+            try:
+                for r in runs:
+                    outs.append(one(r))
+            except KeyboardInterrupt:
+                raise ChunkInterrupted(list(enumerate(outs))) from None
         else:
-            with ThreadPoolExecutor(max_workers=self.num_threads) as pool:
-                outs = list(pool.map(one, runs))
+            pool = ThreadPoolExecutor(max_workers=self.num_threads)
+            futures = [pool.submit(one, r) for r in runs]
+            try:
+                outs = [f.result() for f in futures]
+            except KeyboardInterrupt:
+                # Ctrl-C: drop the runs not started, keep the finished ones (the caller stores
+                # them); the running ones finish in the background
+                pool.shutdown(wait=False, cancel_futures=True)
+                done = [
+                    (i, f.result())
+                    for i, f in enumerate(futures)
+                    if f.done() and not f.cancelled() and f.exception() is None
+                ]
+                raise ChunkInterrupted(done) from None
+            pool.shutdown()
         return {k: np.stack([o[k] for o in outs]) for k in outs[0]}
 
     def _vmap(self, runs, on_run):
@@ -401,12 +436,20 @@ def _json(obj) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _progress(total: int, desc: str, enabled: bool):
+def _progress(total: int, desc: str, enabled: bool, done: int = 0):
+    """The bar counts every run of the sweep (``done`` of them already in the store)."""
     if not enabled or total == 0:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="run", dynamic_ncols=True, file=sys.stderr)
+    return tqdm(
+        total=total + done,
+        initial=done,
+        desc=desc,
+        unit="run",
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
 
 
 def _broadcast_pending(plan: Plan, is_main: bool) -> Plan:
@@ -439,6 +482,7 @@ def run_sweep(
     progress: bool = True,
     source: str | None = None,
     log=None,
+    on_group_error: str = "store",
 ) -> SweepResult:
     """Run every pending run of ``sweep`` and store it in ``store`` (an SQLite path).
 
@@ -453,6 +497,9 @@ def run_sweep(
       progress: show a progress bar (runs done / total, current group, ETA) on stderr.
       source: the sweep file's text, kept in the store with the sweep.
       log: optional ``log(message)`` for one-line notes (group compiled, chunk sizes).
+      on_group_error: ``"store"`` (a group whose program cannot be built or traced stores its
+        runs as ``failed`` and the sweep goes on) or ``"raise"`` (the error propagates, nothing
+        is stored for that group: the CLI's single-cell sweeps report it as a usage error).
 
     Raises:
       SweepError, StoreError: a bad declaration or store, before anything compiles.
@@ -460,6 +507,8 @@ def run_sweep(
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"run_sweep: strategy={strategy!r}, expected one of {STRATEGIES}")
+    if on_group_error not in ("store", "raise"):
+        raise ValueError(f"run_sweep: on_group_error={on_group_error!r}, expected 'store' or 'raise'")
     strategy = default_strategy() if strategy == "auto" else strategy
     num_threads = num_threads or os.cpu_count() or 1
     memory_bytes = memory_bytes or default_memory_bytes()
@@ -477,7 +526,7 @@ def run_sweep(
             db.put_environment(env_id, env)
             db.put_sweep(sweep.name, _sweep_summary(sweep), source)
             db.add_members(sweep.name, plan.done)
-        bar = _progress(plan.pending, sweep.name, progress and is_main)
+        bar = _progress(plan.pending, sweep.name, progress and is_main, done=len(plan.done))
         written = failed = diverged = 0
         try:
             for g in plan.groups:
@@ -496,6 +545,7 @@ def run_sweep(
                     log,
                     nproc,
                     pid,
+                    on_group_error,
                 )
                 written, failed, diverged = written + w, failed + f, diverged + d
             for u in plan.utility:
@@ -510,10 +560,15 @@ def run_sweep(
                     failed += row["status"] == "failed"
                 if bar:
                     bar.update(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             if bar:
                 bar.close()
+            written += getattr(e, "written", 0)  # runs the interrupted group committed
             raise SweepInterrupted(written, store) from None
+        except BaseException:
+            if bar:
+                bar.close()  # an error message never follows a half-drawn bar
+            raise
         if bar:
             bar.close()
         return SweepResult(
@@ -531,6 +586,39 @@ def run_sweep(
             db.close()
 
 
+def estimate_plan(
+    plan: Plan,
+    *,
+    strategy: str = "auto",
+    num_threads: int | None = None,
+    memory_bytes: int | None = None,
+    max_chunk: int = 256,
+) -> dict:
+    """Compile each pending group of ``plan`` (nothing runs) and return, per group key,
+    ``{"chunks", "chunk_size", "bytes_per_run", "strategy", "compile_seconds"}`` for
+    :meth:`Plan.describe` (``leakjax sweep --dry-run``); a group that cannot be built maps to
+    ``{"error": message}``."""
+    strategy = default_strategy() if strategy == "auto" else strategy
+    num_threads = num_threads or os.cpu_count() or 1
+    memory_bytes = memory_bytes or default_memory_bytes()
+    out = {}
+    for g in plan.groups:
+        try:
+            group = build.build_group(g.key, g.config, g.num_victims)
+            runner = _GroupRunner(group, strategy, num_threads, memory_bytes, max_chunk)
+        except Exception as e:  # noqa: BLE001 - reported in the plan
+            out[g.key] = {"error": f"{type(e).__name__}: {e}"}
+            continue
+        out[g.key] = dict(
+            chunks=math.ceil(len(g.runs) / runner.chunk_size),
+            chunk_size=runner.chunk_size,
+            bytes_per_run=runner.bytes_per_run,
+            strategy=strategy,
+            compile_seconds=runner.compile_seconds,
+        )
+    return out
+
+
 def _sweep_summary(sweep: Sweep) -> dict:
     from leakjax.sweep.identity import run_config
 
@@ -544,7 +632,19 @@ def _sweep_summary(sweep: Sweep) -> dict:
 
 
 def _run_group(
-    g, strategy, num_threads, memory_bytes, max_chunk, db, sweep_name, env_id, bar, log, nproc, pid
+    g,
+    strategy,
+    num_threads,
+    memory_bytes,
+    max_chunk,
+    db,
+    sweep_name,
+    env_id,
+    bar,
+    log,
+    nproc,
+    pid,
+    on_group_error="store",
 ):
     written = failed = diverged = 0
     session = f"{int(time.time())}-{os.getpid()}"  # chunk ids stay unique across resumes
@@ -554,6 +654,8 @@ def _run_group(
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 - one broken group must not stop the sweep
+        if on_group_error == "raise":
+            raise
         err = f"{type(e).__name__}: {e}"
         if log:
             log(f"group {g.key} failed to build: {err}")
@@ -584,8 +686,18 @@ def _run_group(
         try:
             out = runner.run_chunk(todo, on_run if mine is not None else None)
             ok = True
+        except ChunkInterrupted as e:
+            # Ctrl-C: commit the runs of this chunk that had finished (one process only)
+            if db is not None and nproc == 1 and e.done:
+                runs = [todo[i] for i, _ in e.done]
+                o = {k: np.stack([d[k] for _, d in e.done]) for k in e.done[0][1]}
+                chunk_id = f"{g.key}:{session}:{r0}:interrupted"
+                rows, blobs = _rows_for_chunk(group, runs, o, env_id, chunk_id, extra)
+                db.write_chunk(sweep_name, rows, blobs)
+                written += len(rows)
+            raise _GroupInterrupted(written) from None
         except KeyboardInterrupt:
-            raise
+            raise _GroupInterrupted(written) from None
         except Exception as e:  # noqa: BLE001
             out, ok = {"error": f"{type(e).__name__}: {e}"}, False
         if nproc > 1:
