@@ -1,11 +1,12 @@
 # leakjax: two entry points that work on a fresh machine with Python 3.10+ and make.
 #   make demo   set up .venv and run the main job (iDLG and DLG on embedded photos)
 #   make test   set up .venv and run the linter and the test suite
+#   make notebooks  re-execute notebooks/*.ipynb at full size and store their outputs in place
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint notebooks clean
 
 $(VENV)/.ready: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,12 @@ lint: $(VENV)/.ready
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# the notebooks write only into temporary folders; their outputs are committed
+notebooks: $(VENV)/.ready
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=3600 --ExecutePreprocessor.kernel_name=python3 \
+		notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

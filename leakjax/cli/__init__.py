@@ -101,7 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"leakjax {args.command}: {e}", file=sys.stderr, flush=True)
         rc = 130
     except KeyboardInterrupt:
-        print(f"leakjax {args.command}: interrupted before any run finished", file=sys.stderr)
+        print(
+            f"leakjax {args.command}: interrupted (finished runs are in the store; the same "
+            "command resumes)",
+            file=sys.stderr,
+        )
         rc = 130
     except (ValueError, FileNotFoundError) as e:
         _error(args.command, str(e))

@@ -474,8 +474,9 @@ def _check_victims(args, sweep) -> None:
     if d.name == "files":
         shape, labels, classes = d.image_shape, list(d.labels), args.num_classes
     else:
-        try:
-            ds = data.load(d.name, split=d.split)
+        try:  # a tfds split is read only as far as the victims go
+            n = None if d.name in data.EMBEDDED else d.victims
+            ds = data.load(d.name, split=d.split, num_images=n)
         except (ValueError, FileNotFoundError) as e:
             raise CLIError(f"--data {d.name} --split {d.split}: {e}") from None
         if len(ds) < d.victims:
@@ -690,10 +691,12 @@ def cmd_attack(args) -> int:
     sweep = build_attack_sweep(args)
     _check_victims(args, sweep)
     store = os.path.join(args.out, STORE_NAME)
-    os.makedirs(args.out, exist_ok=True)
-    ids = run_into_store(
-        sweep, store, strategy=args.strategy, max_chunk=args.chunk, quiet=args.quiet
-    )
+    try:
+        ids = run_into_store(
+            sweep, store, strategy=args.strategy, max_chunk=args.chunk, quiet=args.quiet
+        )
+    except ValueError as e:  # the attack's program cannot be built for this model and data
+        raise CLIError(f"--attack {args.attack} with --model {args.model}: {e}") from None
     rows = read_runs(store, ids)
     write_outputs(args.out, rows, grid_title(args, default_steps(args)))
     report_outputs(args.out, rows, args.quiet)
@@ -731,7 +734,6 @@ def cmd_demo(args) -> int:
     check_out_dir(args.out)
     sweep = demo_sweep(args.num_images, args.steps)
     store = os.path.join(args.out, STORE_NAME)
-    os.makedirs(args.out, exist_ok=True)
     ids = run_into_store(sweep, store, quiet=args.quiet)
     rows = read_runs(store, ids)
     title = f"iDLG and DLG, sigmoid LeNet (100 classes), no defense, {args.steps} L-BFGS steps"

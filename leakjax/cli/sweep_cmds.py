@@ -164,21 +164,14 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_report(args) -> int:
     from leakjax.cli.common import check_out_dir
+    from leakjax.report import ReportError, write_report
+    from leakjax.sweep import StoreError
 
     check_store_exists(args.store)
     check_out_dir(args.out)
     try:
-        from leakjax.report import write_report
-    except ImportError:
-        raise CLIError(
-            "report module not available yet: this leakjax has no leakjax.report.write_report; "
-            "`leakjax export STORE --csv` gives the runs as CSV meanwhile"
-        ) from None
-    from leakjax.sweep import StoreError
-
-    try:
         path = write_report(args.store, args.out, sweep=args.sweep)
-    except StoreError as e:
+    except (StoreError, ReportError) as e:
         raise CLIError(str(e)) from None
     print(f"wrote {path}")
     return 0

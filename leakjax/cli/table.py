@@ -3,8 +3,8 @@
 One line per cell (attack x defense, in the order the runs were declared):
 
 * the **status** counts: ``converged``, ``max_steps``, ``diverged``, ``failed``;
-* the **success rate**: runs whose PSNR (on [0, 1] images) is at least :data:`SUCCESS_PSNR_DB`
-  dB, over the runs that produced a result (converged + max_steps + diverged; a diverged run is a
+* the **success rate**: runs whose PSNR (on [0, 1] images) is at least
+  :data:`leakjax.report.SUCCESS_PSNR_DB` (20) dB, as in ``leakjax report``, over the runs that produced a result (converged + max_steps + diverged; a diverged run is a
   failed attack; a failed run, whose program raised, is left out), with the count;
 * **stalled**: converged or max_steps runs below the success PSNR (DLG/iDLG from one start
   stall in 12-31% of runs; ``--restarts R`` keeps the best of R starts by matching loss);
@@ -21,15 +21,11 @@ import json
 import math
 from collections.abc import Sequence
 
-SUCCESS_PSNR_DB = 20.0
+from leakjax.report.stats import lower_median
+from leakjax.report.tables import SUCCESS_PSNR_DB  # the report's definition, shared
+
 STATUSES = ("converged", "max_steps", "diverged", "failed")
 VALID = ("converged", "max_steps")
-
-
-def lower_median(values) -> float | None:
-    """The ``(n - 1) // 2``-th smallest number of ``values`` (``None``/NaN dropped)."""
-    xs = sorted(float(v) for v in values if v is not None and not math.isnan(float(v)))
-    return xs[(len(xs) - 1) // 2] if xs else None
 
 
 def _metrics(row: dict) -> dict:

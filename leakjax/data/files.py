@@ -6,6 +6,7 @@ Decoding is PIL only (no pickle, no ``np.load``), so loading a file never runs c
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,7 +33,8 @@ def load_image_files(
     to grayscale (``"L"``) when ``image_shape`` has 1 channel or RGB when it has 3 (an alpha
     channel is dropped, not composited), centre-cropped to the aspect ratio of ``image_shape``
     (a centre square when ``H == W``) and resized to ``(H, W)`` with PIL's bicubic filter, which
-    antialiases when shrinking. 8-bit files are scaled by 1/255, 16-bit PNGs by 1/65535.
+    antialiases when shrinking. 8-bit files are scaled by 1/255, 16-bit PNGs by 1/65535. A file
+    smaller than ``(H, W)`` is upscaled with a ``UserWarning`` that gives the factor.
 
     Args:
       paths: one path or a sequence of paths to PNG or JPEG files.
@@ -170,6 +172,14 @@ def _read_image(path: str, i: int, shape: tuple[int, int, int]) -> np.ndarray:
         planes = list(im.convert("RGB").split())
         scale = 255.0
     box = _center_box(im.width, im.height, w / h)
+    factor = max(h / (box[3] - box[1]), w / (box[2] - box[0]))
+    if factor > 1.0 + 1e-6:
+        warnings.warn(
+            f"load_image_files: paths[{i}]={path!r} is {im.width}x{im.height} pixels; it is "
+            f"upscaled by a factor of {factor:.3g} to {w}x{h} (the reconstruction can show no "
+            "more detail than the file has)",
+            stacklevel=3,
+        )
     out = []
     for plane in planes:
         plane = plane if plane.mode == "F" else plane.convert("F")

@@ -6,11 +6,17 @@ reconstructions in [0, 1] come out of :func:`leakjax.attacks.run`). Pass ``space
 with ``mean``/``std`` to compute MSE in the model's normalized space, as Inverting Gradients,
 Soteria and plato/Outpost report it (MSE_norm = mean_c MSE_c,[0,1] / std_c^2), or
 ``space="pm1"`` for GGL's [-1, 1] (MSE x4; PSNR 6.02 dB lower).
+
+Inputs are always [0, 1] images, whatever the space (the space maps them). A target outside
+[0, 1] (e.g. 8-bit 0..255 values) is refused with a ValueError when its values are concrete;
+inside ``jit`` it cannot be checked. A single ``(H, W, C)`` image is refused with a message
+asking for the batch axis.
 """
 
 from __future__ import annotations
 
 import dm_pix
+import jax
 import jax.numpy as jnp
 
 SPACES = ("unit", "normalized", "pm1")
@@ -29,10 +35,35 @@ def _to_space(x, space, mean, std):
 
 
 def _check(a, b, fn):
+    if a.ndim == 3 and b.ndim == 3 and a.shape == b.shape:
+        raise ValueError(
+            f"{fn}: got single images of shape {a.shape}; metrics take (B, H, W, C) batches "
+            f"and return one value per image: add the batch axis, e.g. {fn}(x_hat[None], x[None])"
+        )
     if a.shape != b.shape or a.ndim != 4:
         raise ValueError(
             f"{fn}: reconstruction shape {a.shape} and target shape {b.shape} must be equal "
             "(B, H, W, C) batches"
+        )
+    _check_range(b, fn)
+
+
+#: How far outside [0, 1] a target may stray (float rounding) before it is refused.
+RANGE_TOLERANCE = 1e-3
+
+
+def _check_range(x, fn):
+    """Targets are [0, 1] images whatever ``space`` says (``space`` maps them). A concrete
+    target outside [0, 1] (for example 8-bit values 0..255) would give meaningless numbers, such
+    as a PSNR of 0 dB, so it is refused; under ``jit`` (a traced target) nothing is checked."""
+    if isinstance(x, jax.core.Tracer):
+        return
+    lo, hi = float(jnp.min(x)), float(jnp.max(x))
+    if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
+        raise ValueError(
+            f"{fn}: the target images span [{lo:g}, {hi:g}], but metrics take images in [0, 1] "
+            "(8-bit images: divide by 255; for another space pass [0, 1] images and "
+            f"space={SPACES[1:]!r})"
         )
 
 
