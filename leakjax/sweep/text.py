@@ -36,18 +36,23 @@ untrained (``Model(state="untrained")``); ``init`` is not used.
 **Rows.** The image columns (``mse``, ``psnr``, ``ssim``, ``lpips``...) are NULL. ``label_acc``
 is the multiset accuracy of the recovered labels (an LM's labels are the next tokens; a
 classifier's the classes; NULL for token-set recovery, whose labels are a set). The text
-metrics are in ``metrics["text"]``: ``headline`` (the name of the headline metric:
-``"token_accuracy"`` for TAG / DLG, ``"token_recall"`` for token-set recovery) and, per run,
+metrics of a run are in ``metrics["text"]``, which holds only numbers and the two texts (what a
+report tabulates and shows side by side):
 
-* TAG / DLG: ``token_accuracy`` (mean over the B sequences, position-wise, Hungarian-matched
-  for B > 1) and ``token_accuracy_per_seq``, ``rouge1`` / ``rouge2`` / ``rougeL`` (F-measures
-  in [0, 1], ``rouge-score``) and ``bleu`` (sacrebleu, 0-100) as means and ``*_per_seq``,
-  ``perm`` (the matching), ``token_precision`` / ``token_recall`` of the recovered ids' set;
+* TAG / DLG: ``token_accuracy`` (position-wise, mean over the B sequences, Hungarian-matched
+  for B > 1), ``rouge1`` / ``rouge2`` / ``rougeL`` (F-measures in [0, 1], ``rouge-score``),
+  ``bleu`` (sacrebleu, 0-100), ``token_precision`` / ``token_recall`` of the recovered ids'
+  set; ``recovered`` and ``truth``: the decoded text (the tokenizer's decoding; ``"t12 t7 ..."``
+  without one), one string per sequence, recovered in matched order;
 * token-set: ``token_precision``, ``token_recall``, ``num_recovered``, ``num_true``,
   ``label_precision`` / ``label_recall`` (the head-bias label set against the true labels);
-* ``recovered`` and ``truth``: the decoded text (the tokenizer's decoding; ``"t12 t7 ..."``
-  without one), one string per sequence (matched order) or, for token-set recovery, the sorted
-  list of recovered and of true tokens.
+  ``recovered`` and ``truth``: the recovered and the true token set, one string each
+  (``{' the', ' of', '.'}``, tokens in id order; the full lists are in
+  ``metrics["text_tokens"]``).
+
+``metrics["text_headline"]`` names the headline metric (``"token_accuracy"`` for TAG / DLG,
+``"token_recall"`` for token-set recovery); ``metrics["text_per_seq"]`` holds the per-sequence
+values and the matching ``perm`` of TAG / DLG.
 
 Blobs: ``recovered_ids`` (int32 ``(B, T)``, or the ``(V,)`` mask) and ``truth_ids`` (``(B, T)``).
 """
@@ -561,44 +566,47 @@ def sequence_metrics(recovered, truth, tokenizer, vocab_size: int) -> dict:
     rouge = metrics.rouge_scores(matched, tru, tokenizer=tokenizer, match=False)
     bleu = metrics.bleu_scores(matched, tru, tokenizer=tokenizer, match=False)
     p, r = _pr(_mask(rec, vocab_size), _mask(tru, vocab_size))
-    out = dict(
-        headline="token_accuracy",
-        token_accuracy=float(acc.mean()),
-        token_accuracy_per_seq=acc.tolist(),
-        perm=perm.tolist(),
-    )
-    for k in ("rouge1", "rouge2", "rougeL"):
-        out[k] = float(np.mean(rouge[k]))
-        out[f"{k}_per_seq"] = rouge[k].tolist()
-    out["bleu"] = float(np.mean(bleu))
-    out["bleu_per_seq"] = bleu.tolist()
-    out["token_precision"], out["token_recall"] = p, r
     from leakjax.data.text import decode_ids
 
-    out["recovered"] = decode_ids(matched, tokenizer)
-    out["truth"] = decode_ids(tru, tokenizer)
-    return out
+    text = dict(token_accuracy=float(acc.mean()))
+    per_seq = dict(token_accuracy=acc.tolist(), perm=perm.tolist())
+    for k in ("rouge1", "rouge2", "rougeL"):
+        text[k] = float(np.mean(rouge[k]))
+        per_seq[k] = rouge[k].tolist()
+    text["bleu"] = float(np.mean(bleu))
+    per_seq["bleu"] = bleu.tolist()
+    text["token_precision"], text["token_recall"] = p, r
+    text["recovered"] = decode_ids(matched, tokenizer)
+    text["truth"] = decode_ids(tru, tokenizer)
+    return dict(text=text, text_headline="token_accuracy", text_per_seq=per_seq)
 
 
-def token_set_metrics(mask, label_mask, truth, true_labels, tokenizer, task: str) -> dict:
+def _set_string(tokens: list[str]) -> str:
+    return "{" + ", ".join(repr(t) for t in tokens) + "}"
+
+
+def token_set_metrics(mask, label_mask, truth, true_labels, tokenizer) -> dict:
     """Text metrics of one token-set run: ``mask`` int ``(V,)``, ``label_mask`` ``(C,)``."""
     rec = np.asarray(mask).astype(bool)
     tru = _mask(truth, rec.shape[0])
     p, r = _pr(rec, tru)
     lab = np.asarray(label_mask).astype(bool)
     lp, lr = _pr(lab, _mask(true_labels, lab.shape[0]))
-    return dict(
-        headline="token_recall",
+    tokens = dict(
+        recovered=_token_strings(np.flatnonzero(rec), tokenizer),
+        truth=_token_strings(np.flatnonzero(tru), tokenizer),
+    )
+    text = dict(
         token_precision=p,
         token_recall=r,
         num_recovered=int(rec.sum()),
         num_true=int(tru.sum()),
         label_precision=lp,
         label_recall=lr,
-        label_task=task,
-        recovered=_token_strings(np.flatnonzero(rec), tokenizer),
-        truth=_token_strings(np.flatnonzero(tru), tokenizer),
+        recovered=_set_string(tokens["recovered"]),
+        truth=_set_string(tokens["truth"]),
     )
+    return dict(text=text, text_headline="token_recall", text_tokens=tokens)
 
 
 def text_rows_for_chunk(group: TextGroup, runs, out: dict, env_id: str, chunk_id: str, extra):
@@ -616,9 +624,7 @@ def text_rows_for_chunk(group: TextGroup, runs, out: dict, env_id: str, chunk_id
         recovered = np.asarray(out["inputs"][i])
         pred_labels = np.asarray(out["labels"][i])
         if token_set:
-            text = token_set_metrics(
-                recovered, pred_labels, truth, true_labels, group.tokenizer, group.task
-            )
+            text = token_set_metrics(recovered, pred_labels, truth, true_labels, group.tokenizer)
             label_acc = None
         else:
             text = sequence_metrics(recovered, truth, group.tokenizer, vocab)
@@ -627,7 +633,7 @@ def text_rows_for_chunk(group: TextGroup, runs, out: dict, env_id: str, chunk_id
         finite = math.isfinite(loss)
         status = status_name(int(out["status"][i])) if finite else "diverged"
         metrics = dict(
-            text=text,
+            **text,
             labels_pred=pred_labels.tolist(),
             labels_true=np.asarray(true_labels).tolist(),
             restart=int(out["restart"][i]),

@@ -63,7 +63,8 @@ def test_text_sweep_rows_hold_text_metrics_and_defenses_act(tmp_path):
     [(m, row, (rec, truth))] = by[("tag", "none")]
     t = m["text"]
     assert rec.shape == truth.shape == (1, 4) and rec.dtype == np.int32
-    assert t["headline"] == "token_accuracy"
+    assert m["text_headline"] == "token_accuracy" and m["text_per_seq"]["perm"] == [0]
+    assert all(isinstance(v, float) or k in ("recovered", "truth") for k, v in t.items())
     assert t["token_accuracy"] == pytest.approx(float(metrics.token_accuracy(rec, truth)[0]))
     assert t["token_accuracy"] == 1.0 and t["rouge1"] == 1.0 and t["bleu"] == pytest.approx(100)
     assert t["truth"] == [" ".join(f"t{i}" for i in truth[0])] == t["recovered"]
@@ -75,7 +76,10 @@ def test_text_sweep_rows_hold_text_metrics_and_defenses_act(tmp_path):
         t = m["text"]
         assert (t["token_precision"], t["token_recall"]) == (1.0, 1.0)
         assert t["num_recovered"] == len(set(truth.ravel().tolist())) == int(mask.sum())
-        assert t["recovered"] == t["truth"] == [f"t{i}" for i in sorted(set(truth.ravel()))]
+        tokens = [f"t{i}" for i in sorted(set(truth.ravel()))]
+        assert m["text_tokens"]["recovered"] == m["text_tokens"]["truth"] == tokens
+        assert t["recovered"] == t["truth"] == "{" + ", ".join(map(repr, tokens)) + "}"
+        assert m["text_headline"] == "token_recall"
         assert row["label_acc"] is None and row["epsilon"] is None
         truths.add(tuple(truth[0]))
     assert len(truths) == 2
@@ -111,7 +115,7 @@ def test_pydoc_classifier_rows_decode_real_text_and_labels(tmp_path):
         np.testing.assert_array_equal(truth[0], ds.token_ids[i])
         topics.add(victims["sources"][0].split("#")[0])
         t = m["text"]
-        assert t["truth"] == [tok.decode([v]) for v in sorted(set(truth[0].tolist()))]
+        assert m["text_tokens"]["truth"] == [tok.decode([v]) for v in sorted(set(truth[0]))]
         assert (t["token_precision"], t["token_recall"]) == (1.0, 1.0)
         assert victims["labels"] == [row["victim"] % 3] == m["labels_true"]
         assert (t["label_precision"], t["label_recall"]) == (1.0, 1.0)
