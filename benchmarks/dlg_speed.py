@@ -10,10 +10,14 @@ reference). Run i attacks embedded photo ``i mod 16`` with start key ``fold_in(k
 Measured, in one process:
 
 * per-attack wall time: torch (``torch.optim.LBFGS`` loop) and leakjax (``leakjax.attacks.run``
-  under ``jax.jit``; compile time separately as ``lower().compile()``, steady-state time of a
-  call after a warm-up call, ``block_until_ready``), interleaved (torch, leakjax, torch,
-  leakjax, ...), best of ``--repeats``;
-* attacks per second for each count N in ``--counts``: torch as a sequential loop (N runs); leakjax
+  under ``jax.jit``; compile time separately as ``lower().compile()``, ``block_until_ready``).
+  **Both warm**: one untimed warm-up attack each (torch's first attack pays for its allocator,
+  autograd and thread-pool start-up, leakjax's first call for loading the executable), then
+  ``--repeats`` timed attacks interleaved (torch, leakjax, torch, leakjax, ...); the JSON keeps
+  every repeat and the README reports the median and the range (the speedup is the ratio of
+  the medians; its range is the min and max of the per-repeat ratios);
+* attacks per second for each count N in ``--counts`` (``--throughput-repeats`` times, median
+  and range): torch as a sequential loop (N runs, after the warm-up above); leakjax
   with each batching strategy of ``leakjax.attacks.run_batch``: ``vmap`` (``jit(vmap(run))``),
   ``map`` (``jit(lax.map(run))``) and ``threads`` (one compiled ``run`` dispatched from one host
   thread per core). The programs are built exactly as ``run_batch`` builds them but compiled once
@@ -125,15 +129,21 @@ def main(argv=None):
         help="torch intra-op thread settings timed per attack; the fastest is used for the "
         "sequential throughput loop ('default' = torch's own choice)",
     )
-    ap.add_argument("--repeats", type=int, default=2, help="per-attack timing repeats")
+    ap.add_argument("--repeats", type=int, default=5, help="per-attack timing repeats")
+    ap.add_argument(
+        "--throughput-repeats", type=int, default=3, help="repeats of the throughput table"
+    )
     ap.add_argument("--smoke", action="store_true", help="5 steps, counts 1,2, 1 repeat")
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--note", default="", help="recorded in the JSON, e.g. 'flock -x (exclusive lock, quiet)'"
+    )
     args = ap.parse_args(argv)
     if args.smoke:
-        args.steps, args.counts, args.repeats = 5, "1,2", 1
+        args.steps, args.counts, args.repeats, args.throughput_repeats = 5, "1,2", 2, 1
     counts = sorted({int(c) for c in args.counts.split(",")})
     strategies = [s for s in args.strategies.split(",") if s]
-    if args.steps < 1 or min(counts) < 1 or args.repeats < 1:
+    if args.steps < 1 or min(counts) < 1 or args.repeats < 1 or args.throughput_repeats < 1:
         raise SystemExit("dlg_speed: --steps, --counts and --repeats must be positive")
     out_path = args.out or os.path.join(
         os.path.dirname(os.path.abspath(__file__)),
@@ -148,6 +158,7 @@ def main(argv=None):
         steps=steps,
         counts=counts,
         strategies=strategies,
+        note=args.note,
     )
     print(f"load average at start: {record['load_avg_start']}", flush=True)
 
@@ -241,6 +252,11 @@ def main(argv=None):
     ]
     thread_settings = list(dict.fromkeys(thread_settings))
     torch_times = {t: [] for t in thread_settings}
+    torch_warmup = {}
+    for nt in thread_settings:  # one untimed warm-up attack per setting (both sides warm)
+        torch.set_num_threads(nt)
+        torch_warmup[str(nt)] = torch_run(0)["seconds"]
+        print(f"  warm-up: torch ({nt} threads) {torch_warmup[str(nt)]:.2f} s", flush=True)
     jax_times, torch_res0 = [], None
     for _ in range(args.repeats):
         for nt in thread_settings:
@@ -252,19 +268,27 @@ def main(argv=None):
         _, t = timed(single_c, keys[0], obs0)
         jax_times.append(t)
         print(f"  per attack: leakjax {t:.2f} s", flush=True)
-    best_threads = min(thread_settings, key=lambda t: min(torch_times[t]))
+    best_threads = min(thread_settings, key=lambda t: float(np.median(torch_times[t])))
     torch.set_num_threads(best_threads)
-    t_torch1, t_jax1 = min(torch_times[best_threads]), min(jax_times)
+    t_torch1 = float(np.median(torch_times[best_threads]))
+    t_jax1 = float(np.median(jax_times))
+    pair_ratios = [a / b for a, b in zip(torch_times[best_threads], jax_times)]
     record["per_attack"] = dict(
+        timing="both warm (one untimed warm-up attack each), repeats interleaved",
+        torch_warmup_seconds_by_threads=torch_warmup,
         torch_seconds_by_threads={str(t): v for t, v in torch_times.items()},
         torch_threads_used=best_threads,
         torch_seconds=torch_times[best_threads],
         leakjax_seconds=jax_times,
+        torch_seconds_median=t_torch1,
+        leakjax_seconds_median=t_jax1,
         leakjax_compile_seconds=compile_single,
         leakjax_first_call_seconds=warm,
         torch_func_evals=torch_res0["func_evals"],
         leakjax_func_evals=evals_jax0,
         speedup=t_torch1 / t_jax1,
+        speedup_per_repeat=pair_ratios,
+        speedup_range=[min(pair_ratios), max(pair_ratios)],
         torch_gflops=flops_eval * torch_res0["func_evals"] / t_torch1 / 1e9,
         leakjax_gflops=flops_eval * evals_jax0 / t_jax1 / 1e9,
         torch_loss_trace_first=torch_res0["losses"][:10],
@@ -272,67 +296,97 @@ def main(argv=None):
         target_speedup=5.0,
     )
 
-    # ---- throughput: torch sequential over n_max runs ---------------------------------------
-    torch_runs = [torch_run(i) for i in range(n_max)]
-    t_cum = np.cumsum([r["seconds"] for r in torch_runs])
-    evals_torch = np.array([r["func_evals"] for r in torch_runs])
-    print(f"torch ({best_threads} threads): {n_max} runs in {t_cum[-1]:.1f} s", flush=True)
-
-    # ---- throughput: leakjax strategies ------------------------------------------------------
+    # ---- throughput: torch sequential over n_max runs, leakjax strategies; repeated -------
     def one(k, o):
         return run(attack, k, o, steps=steps)
 
     threads = os.cpu_count() or 1
-    throughput = []
-    leakjax_final = None
+    programs = {}
     for n in counts:
         ks = keys[:n]
         os_ = jax.tree.map(lambda x, n=n: x[:n], obs_all)
-        row = dict(
-            count=n,
-            torch_seconds=float(t_cum[n - 1]),
-            torch_attacks_per_s=n / float(t_cum[n - 1]),
-            torch_gflops=flops_eval * float(evals_torch[:n].sum()) / float(t_cum[n - 1]) / 1e9,
-        )
         for strat in strategies:
             if strat == "threads":
-                compile_s = 0.0  # reuses the single-run executable compiled above
-
-                def item(i, ks=ks, os_=os_):
-                    o = jax.tree.map(lambda x: x[i], os_)
-                    return jax.block_until_ready(single_c(ks[i], o))
-
-                t0 = time.perf_counter()
-                with ThreadPoolExecutor(max_workers=threads) as pool:
-                    results = list(pool.map(item, range(n)))
-                secs = time.perf_counter() - t0
-                res = jax.tree.map(lambda *xs: jnp.stack(xs), *results)
+                programs[(n, strat)] = (None, 0.0)  # reuses the single-run executable
+                continue
+            if strat == "vmap":
+                f = jax.jit(jax.vmap(one))
+            elif strat == "map":
+                f = jax.jit(lambda ks, os_: lax.map(lambda a: one(*a), (ks, os_)))
             else:
-                if strat == "vmap":
-                    f = jax.jit(jax.vmap(one))
-                elif strat == "map":
-                    f = jax.jit(lambda ks, os_: lax.map(lambda a: one(*a), (ks, os_)))
-                else:
-                    raise SystemExit(f"dlg_speed: unknown strategy {strat!r}")
-                t0 = time.perf_counter()
-                fc = f.lower(ks, os_).compile()
-                compile_s = time.perf_counter() - t0
-                res, secs = timed(fc, ks, os_)
+                raise SystemExit(f"dlg_speed: unknown strategy {strat!r}")
+            t0 = time.perf_counter()
+            fc = f.lower(ks, os_).compile()
+            programs[(n, strat)] = (fc, time.perf_counter() - t0)
+            jax.block_until_ready(fc(ks, os_))  # warm-up call
+    if "threads" in strategies:
+        jax.block_until_ready(single_c(keys[0], obs0))
+
+    def leakjax_batch(n, strat):
+        ks = keys[:n]
+        os_ = jax.tree.map(lambda x, n=n: x[:n], obs_all)
+        if strat == "threads":
+
+            def item(i, ks=ks, os_=os_):
+                o = jax.tree.map(lambda x: x[i], os_)
+                return jax.block_until_ready(single_c(ks[i], o))
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                results = list(pool.map(item, range(n)))
+            return jax.tree.map(lambda *xs: jnp.stack(xs), *results), time.perf_counter() - t0
+        return timed(programs[(n, strat)][0], ks, os_)
+
+    torch_cum, secs_by = [], {(n, s_): [] for n in counts for s_ in strategies}
+    torch_runs, leakjax_final = None, None
+    for rep_i in range(args.throughput_repeats):
+        runs_t = [torch_run(i) for i in range(n_max)]
+        torch_cum.append(np.cumsum([r["seconds"] for r in runs_t]))
+        torch_runs = torch_runs or runs_t
+        print(
+            f"torch ({best_threads} threads): {n_max} runs in {torch_cum[-1][-1]:.1f} s", flush=True
+        )
+        for n in counts:
+            for strat in strategies:
+                res, secs = leakjax_batch(n, strat)
+                secs_by[(n, strat)].append(secs)
+                print(
+                    f"  repeat {rep_i} N={n:3d} {strat:7s}: {secs:8.2f} s, {n / secs:7.3f} "
+                    f"attacks/s, {float(torch_cum[-1][n - 1]) / secs:5.2f}x torch",
+                    flush=True,
+                )
+                if n == n_max and (leakjax_final is None or strat == "threads"):
+                    leakjax_final = res
+    evals_torch = np.array([r["func_evals"] for r in torch_runs])
+    throughput = []
+    for n in counts:
+        t_torch = [float(c[n - 1]) for c in torch_cum]
+        row = dict(
+            count=n,
+            torch_seconds=t_torch,
+            torch_seconds_median=float(np.median(t_torch)),
+            torch_attacks_per_s=n / float(np.median(t_torch)),
+            torch_gflops=flops_eval
+            * float(evals_torch[:n].sum())
+            / float(np.median(t_torch))
+            / 1e9,
+        )
+        for strat in strategies:
+            secs = secs_by[(n, strat)]
+            med = float(np.median(secs))
+            ratios = [a / b for a, b in zip(t_torch, secs)]
             row[strat] = dict(
                 seconds=secs,
-                compile_seconds=compile_s,
-                attacks_per_s=n / secs,
-                gflops_torch_eval_count=flops_eval * float(evals_torch[:n].sum()) / secs / 1e9,
-                vs_torch=float(t_cum[n - 1]) / secs,
+                seconds_median=med,
+                compile_seconds=programs[(n, strat)][1],
+                attacks_per_s=n / med,
+                attacks_per_s_range=[n / max(secs), n / min(secs)],
+                gflops_torch_eval_count=flops_eval * float(evals_torch[:n].sum()) / med / 1e9,
+                vs_torch=float(np.median(t_torch)) / med,
+                vs_torch_per_repeat=ratios,
+                vs_torch_range=[min(ratios), max(ratios)],
             )
-            print(
-                f"  N={n:3d} {strat:7s}: {secs:8.2f} s (compile {compile_s:5.1f} s), "
-                f"{n / secs:7.3f} attacks/s, {float(t_cum[n - 1]) / secs:5.2f}x torch",
-                flush=True,
-            )
-            if n == n_max and (leakjax_final is None or strat == "threads"):
-                leakjax_final = res
-        best = max(strategies, key=lambda s: row[s]["attacks_per_s"])
+        best = max(strategies, key=lambda s_: row[s_]["attacks_per_s"])
         row["best_strategy"] = best
         row["best_vs_torch"] = row[best]["vs_torch"]
         throughput.append(row)
@@ -370,7 +424,8 @@ def main(argv=None):
         f"per attack: torch {t_torch1:.2f} s ({best_threads} threads, {pa['torch_func_evals']} evals, "
         f"{pa['torch_gflops']:.2f} GFLOP/s) | leakjax {t_jax1:.2f} s + compile "
         f"{compile_single:.1f} s ({evals_jax0} evals, {pa['leakjax_gflops']:.2f} GFLOP/s) | "
-        f"speedup {pa['speedup']:.2f}x (target 5x)"
+        f"speedup {pa['speedup']:.2f}x, range {pa['speedup_range'][0]:.2f}-"
+        f"{pa['speedup_range'][1]:.2f}x over {len(jax_times)} repeats (medians; target 5x)"
     )
     print(f"matmul GFLOP/s: jax {mm['jax']:.1f}, torch {mm['torch']:.1f}")
     hdr = f"{'N':>4} {'torch/s':>9}" + "".join(f" {s + '/s':>10} {'x':>6}" for s in strategies)
