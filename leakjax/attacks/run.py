@@ -88,7 +88,7 @@ def _single(attack: Attack, key: PRNGKey, obs: Observation, steps: int, select: 
         if keep_best:
             better = jnp.isfinite(loss) & (loss < best_loss)
             best_state = _where_tree(better, state, best_state)
-            best_loss = jnp.where(better, loss, best_loss)
+            best_loss = jnp.where(better, loss, best_loss).astype(best_loss.dtype)
         done = done | (loss < tol)
         return (new, done, loss, best_state, best_loss), loss
 
