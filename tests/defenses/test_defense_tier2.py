@@ -139,15 +139,36 @@ def test_graddefense_slices_and_clip_variant():
     flat0 = jnp.concatenate([t.ravel() for t in jax.tree.leaves(g)])
     changed = [bool(jnp.any(flat[s:e] != flat0[s:e])) for s, e in zip(b[:-1], b[1:])]
     assert sum(changed) == 2  # exactly the perturbed slices
-    clip = apply_defense(
+
+def test_graddefense_clip_is_per_example_clip_then_mean_plus_noise():
+    """One slice covering everything: out = mean_i clip(g_i, s) + N(0, s^2), checked exactly
+    against per-example gradients clipped by hand (the residual must be the noise alone)."""
+    n = sum(t.size for t in jax.tree.leaves(MODEL.params))
+    s = 1e-3
+    out = apply_defense(
         jax.random.key(0),
-        D.grad_defense_clip(b, perturb_slices_num=5, noise_std=1e-3),
+        D.grad_defense_clip(np.array([0, n]), perturb_slices_num=1, noise_std=s),
         MODEL,
         MODEL.params,
         X,
         Y,
     )
-    assert float(global_norm(clip)) < float(global_norm(g)) + 1.0
+    per = per_example_gradients(MODEL)(MODEL.params, X, Y)
+    flat = jnp.stack(
+        [jnp.concatenate([t[i].ravel() for t in jax.tree.leaves(per)]) for i in range(len(Y))]
+    )
+    norms = jnp.linalg.norm(flat, axis=1)
+    assert float(jnp.min(norms)) > 10 * s  # every example is clipped
+    clipped = jnp.mean(flat * (s / norms)[:, None], axis=0)
+    got = jnp.concatenate([t.ravel() for t in jax.tree.leaves(out)])  # same leaf order
+    resid = np.asarray(got - clipped)
+    assert resid.size == n > 1000
+    # pure N(0, s^2) noise: mean ~ 0 and std = s within sampling error (n ~ 7700 entries)
+    assert abs(resid.mean()) < 5 * s / np.sqrt(n)
+    assert abs(resid.std() / s - 1.0) < 0.05
+    # without clipping the residual would carry the mean gradient (norm >> s * sqrt(n))
+    unclipped = jnp.mean(flat, axis=0)
+    assert float(jnp.linalg.norm(unclipped - clipped)) > 10 * s * np.sqrt(n)
 
 
 def test_graddefense_compensation_removes_noise_bulk():

@@ -84,15 +84,30 @@ def test_train_generator_moves_params_and_calls_back():
     assert [s for s, _ in calls] == [2, 3]
     assert all(np.isfinite(m["critic_loss"]) for _, m in calls)
     assert g.trained_on["split"] == "public" and g.trained_on["steps"] == 3
-    g0 = dcgan_generator(
+    # the same run with a zero learning rate keeps the initial weights: training moved them
+    g0, _ = train_generator(
         jax.random.key(1),
-        image_shape=(8, 8, 1),
+        imgs,
+        jnp.arange(16) % 2,
+        steps=3,
+        batch_size=4,
         latent_dim=4,
         width=2,
-        num_classes=2,
         conditional=True,
+        loss="wgan-gp",
+        critic_steps=2,
+        log_every=3,
+        learning_rate=0.0,
     )
     assert jax.tree.structure(g.params) == jax.tree.structure(g0.params)
+    moved = [
+        float(jnp.max(jnp.abs(a - b)))
+        for a, b in zip(jax.tree.leaves(g.params), jax.tree.leaves(g0.params))
+    ]
+    assert min(moved) > 0.0, "a parameter tensor did not move"
+    assert max(moved) > 1e-4  # Adam (lr 1e-4) moves each entry by ~lr per step
+    z, y = jnp.ones((2, 4)), jnp.array([0, 1])
+    assert float(jnp.max(jnp.abs(g(g.params, z, y) - g0(g0.params, z, y)))) > 1e-5
     with pytest.raises(ValueError, match="loss"):
         train_generator(jax.random.key(0), imgs, loss="vae")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -137,6 +152,43 @@ def test_checkpoint_roundtrip_and_validation(tmp_path):
         load_generator(junk)
     with pytest.raises(FileNotFoundError):
         load_generator(str(tmp_path / "missing.msgpack"))
+
+
+def test_checkpoint_asking_for_huge_shapes_is_rejected_before_allocation(tmp_path, monkeypatch):
+    from leakjax.generative import checkpoint
+
+    g = dcgan_generator(jax.random.key(0), image_shape=(8, 8, 1), latent_dim=4, width=2)
+    path = str(tmp_path / "g.msgpack")
+    save_generator(path, g)
+    with open(path, "rb") as f:
+        raw = serialization.msgpack_restore(f.read())
+    meta = json.loads(raw["metadata"])
+
+    def write(**changes):
+        bad = dict(raw, metadata=json.dumps({**meta, **changes}))
+        out = str(tmp_path / "bad.msgpack")
+        with open(out, "wb") as f:
+            f.write(serialization.msgpack_serialize(bad))
+        return out
+
+    def no_build(*a, **k):
+        raise AssertionError("the generator was built")
+
+    monkeypatch.setattr(checkpoint, "build_dcgan", no_build)
+    monkeypatch.setattr(checkpoint.serialization, "from_state_dict", no_build)
+    with pytest.raises(ValueError, match="image_shape height=1000000"):
+        load_generator(write(image_shape=[1_000_000, 8, 1]))
+    with pytest.raises(ValueError, match="width=100000"):
+        load_generator(write(width=100_000))
+    with pytest.raises(ValueError, match="latent_dim='a'"):
+        load_generator(write(latent_dim="a"))
+    # within every per-field cap, but the architecture would have billions of parameters:
+    # found abstractly (jax.eval_shape), nothing allocated
+    with pytest.raises(ValueError, match="SIZE_CAPS\\['parameters'\\]"):
+        load_generator(write(image_shape=[2048, 2048, 3], width=2048, latent_dim=512))
+    # a plausible size that does not add up to the stored parameters
+    with pytest.raises(ValueError, match="do not match"):
+        load_generator(write(width=64))
 
 
 def test_generator_from_fn_checks_range_and_shape():

@@ -59,15 +59,15 @@ def _loop_conv_labels(conv):
 
 
 def test_weight_gradient_convolutions_stay_canonical_inside_a_loop():
+    """Our convolution's second-order program keeps XLA's canonical layout inside a loop body.
+
+    (Whether XLA leaves ``lax.conv_general_dilated``'s weight gradient non-canonical there is
+    XLA's behaviour, measured in benchmarks/README.md, and not asserted here.)"""
     pad = ((1, 1), (1, 1))
     ours = _loop_conv_labels(lambda x, w: conv_nhwc(x, w, pad))
-    plain = _loop_conv_labels(
-        lambda x, w: lax.conv_general_dilated(x, w, (1, 1), pad, dimension_numbers=DN)
-    )
+    assert len(ours) >= 3  # forward, input-gradient and weight-gradient convolutions
     # autodiff's weight-gradient form, which XLA:CPU runs slowly inside a loop body
-    slow = "f01b_i01o->01bf"
-    assert slow in plain
-    assert slow not in ours
+    assert "f01b_i01o->01bf" not in ours
     # XLA may fold our flip + transposes back into one input-gradient convolution
     # (rhs_reversal, 01fb_o01i->f01b); every other convolution is canonical
     assert sum(lab == "b01f_01io->b01f" for lab in ours) >= len(ours) - 1
