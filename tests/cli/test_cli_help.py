@@ -44,6 +44,7 @@ def test_attack_help_lists_attacks_with_steps_models_data_and_defenses(capsys):
     assert "standard deviation" in text and "fraction" in text.lower()  # units
     # defaults are shown next to the flags
     flat = " ".join(text.split())
+    flat = flat[flat.index("what to attack:") :]  # past the usage line
     for flag, default in (("--attack NAME", "idlg"), ("--model NAME", "lenet"),
                           ("--local-lr LOCAL_LR", "0.0001"), ("--restarts RESTARTS", "1"),
                           ("--out OUT", "runs/attack"), ("--split SPLIT", "private")):  # fmt: skip
@@ -75,5 +76,5 @@ def test_model_rules_match_the_models():
         kw = {"width": 1} if name.startswith("resnet") else {}
         if name in ("lenet", "convnet"):
             kw = {"width": 2}
-        m = factory(jax.random.key(0), input_shape=(8, 8, 1), num_classes=2, **kw)
+        m = factory(jax.random.key(0), input_shape=(12, 12, 1), num_classes=2, **kw)
         assert has_bn_statistics(m) == (name in BN_MODELS), name
