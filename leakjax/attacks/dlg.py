@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from leakjax.attacks.base import Attack, check_observation, flat_optimizer_attack
+from leakjax.attacks.ghost import ghost_l2_distance
 from leakjax.attacks.objectives import l2_distance
 from leakjax.attacks.optim import TorchLBFGS, torch_lbfgs
 from leakjax.fl.client import client_gradient
@@ -47,6 +48,7 @@ def dlg(
     init_std: float = 1.0,
     tol: float = 1e-6,
     early_stop: bool = False,
+    ghost: bool | None = False,
 ) -> Attack:
     """DLG as an :class:`~leakjax.attacks.base.Attack` (run it with :func:`leakjax.attacks.run`).
 
@@ -57,10 +59,19 @@ def dlg(
       init_std: std of the Gaussian init of both the image and the label logits (1 in DLG).
       tol: matching loss under which a run counts as converged.
       early_stop: freeze once converged (the DLG reference runs all steps: False).
+      ghost: compute the distance of the classifier's weight gradient without forming it
+        (:mod:`leakjax.attacks.ghost`; the same objective to float32 rounding). ``False``
+        (default): never; ``None``: when the model qualifies; ``True``: required.
     """
     optimizer = torch_lbfgs() if optimizer is None else optimizer
     _check_optimizer("dlg", optimizer)
     grad_fn = client_gradient(model)
+    ghost_fn = None if ghost is False else ghost_l2_distance(model)
+    if ghost is True and ghost_fn is None:
+        raise ValueError(
+            f"dlg: ghost=True but model {model.name!r} has no affine classifier head with a "
+            "features_fn (see leakjax.attacks.ghost); use ghost=None or False"
+        )
     shape = tuple(model.input_shape)
     c = model.num_classes
 
@@ -81,8 +92,10 @@ def dlg(
 
     def objective(flat, obs):
         x, z = unravel(flat, obs)
-        g = grad_fn(obs.params, x, jax.nn.softmax(z, axis=-1))
-        return l2_distance(g, obs.update)
+        y = jax.nn.softmax(z, axis=-1)
+        if ghost_fn is not None:
+            return ghost_fn(obs.params, x, y, obs.update)
+        return l2_distance(grad_fn(obs.params, x, y), obs.update)
 
     def decode(flat, obs):
         x, z = unravel(flat, obs)

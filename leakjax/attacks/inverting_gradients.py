@@ -276,7 +276,7 @@ def inverting_gradients(
     weighting: str = "equal",
     recipe: LocalRecipe | None = None,
     client_defense=None,
-    remat: bool = True,
+    remat: bool | str = "auto",
     bn_weight=None,
     bn_first_scale=10.0,
     l2_weight=None,
@@ -314,7 +314,9 @@ def inverting_gradients(
       weighting: per-layer weights ``"equal"``, ``"linear"`` or ``"exp"``.
       recipe: the local-training recipe the attacker assumes for ``kind="delta"``
         observations (``None``: ``threat_model.recipe``, else the Observation's).
-      remat: rematerialize the unrolled local training (see :func:`leakjax.fl.local_update`).
+      remat: rematerialize the unrolled local training: ``True``, ``False`` or ``"auto"``
+        (default: only when the stored steps would exceed ``leakjax.fl.local.REMAT_AUTO_BYTES``;
+        see :func:`leakjax.fl.local_update`). The same result to float32 rounding.
       client_defense: an adaptive attacker's imitation of the client's defense: a
         **deterministic** tier-1 transform (e.g. ``prune_by_magnitude(0.9)``, ``quantize``, or
         ``leakjax.fl.defended.as_defense_transform(simulation)``), applied inside the simulated

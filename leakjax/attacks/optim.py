@@ -18,6 +18,22 @@ zoom line search it stalls (see the algorithm cards, card 1).
 
 Everything is a pure function over a flat float vector; the history is a circular buffer, so
 shapes are static and the step can be jitted, vmapped and scanned.
+
+The search direction ``-H g`` can be computed two ways, with the same result to float32
+rounding (``recursion=``): ``"two_loop"``, torch's two-loop recursion (``2 L`` sequential
+dot/axpy pairs over the ``L`` stored pairs), or ``"compact"`` (the default), the same recursion
+written as matrix products. With ``S``, ``Y`` the stored steps and gradient differences in
+chronological order, ``R = triu(S Y^T)`` (kept up to date incrementally: two matrix-vector
+products per accepted pair), ``D = diag(R)`` and ``gamma = H_diag``, the two loops are two
+triangular solves::
+
+    alpha = R^-1 (S q)             q = -g       (first loop: alpha_i = rho_i s_i.(q - sum_{j>i} alpha_j y_j))
+    r = gamma (q - Y^T alpha)
+    delta = R^-T (D alpha - Y r)                (second loop: delta_i = alpha_i - beta_i)
+    d = r + S^T delta
+
+i.e. four matrix-vector products and two ``L x L`` triangular solves instead of ``2 L``
+dependent vector operations (measured: ``benchmarks/README.md``, "Throughput (issue 15)").
 """
 
 from __future__ import annotations
@@ -49,6 +65,11 @@ class TorchLBFGSState(NamedTuple):
     prev_loss: Array  # ()
     n_iter: Array  # () int32 global iteration count (torch's state['n_iter'])
     func_evals: Array  # () int32 total objective evaluations
+    sy: Array  # (m, m) s_i . y_j of the stored pairs, storage order (compact recursion)
+    yy: Array  # (m, m) y_i . y_j of the stored pairs, storage order (compact recursion)
+
+
+RECURSIONS = ("compact", "two_loop")
 
 
 class TorchLBFGS(NamedTuple):
@@ -67,12 +88,16 @@ def torch_lbfgs(
     tolerance_grad: float = 1e-7,
     tolerance_change: float = 1e-9,
     history_size: int = 100,
+    recursion: str = "compact",
 ) -> TorchLBFGS:
     """PyTorch-style L-BFGS (no line search). See the module docstring for the exact rules.
 
-    ``lr`` may be a traced value (it never drives Python control flow); ``max_iter`` and
-    ``history_size`` are static.
+    ``lr`` may be a traced value (it never drives Python control flow); ``max_iter``,
+    ``history_size`` and ``recursion`` (``"compact"`` or ``"two_loop"``: how the direction is
+    computed, same result to float32 rounding; see the module docstring) are static.
     """
+    if recursion not in RECURSIONS:
+        raise ValueError(f"torch_lbfgs: recursion={recursion!r}, expected one of {RECURSIONS}")
     if int(max_iter) < 1:
         raise ValueError(f"torch_lbfgs: max_iter={max_iter!r}, expected an integer >= 1")
     if int(history_size) < 1:
@@ -99,7 +124,32 @@ def torch_lbfgs(
             prev_loss=z,
             n_iter=jnp.zeros((), jnp.int32),
             func_evals=jnp.zeros((), jnp.int32),
+            sy=jnp.zeros((m, m), x0.dtype),
+            yy=jnp.zeros((m, m), x0.dtype),
         )
+
+    def compact(g, old_dirs, old_stps, sy, yy, sq, yq, start, length, h_diag):
+        # chronological order of the circular buffer; unused slots are identity rows
+        order = (start + jnp.arange(m)) % m
+        valid = jnp.arange(m) < length
+        both = valid[:, None] & valid[None, :]
+        upper = jnp.triu(jnp.where(both, sy[order][:, order], 0.0))
+        upper = upper + jnp.diag(jnp.where(valid, 0.0, 1.0)).astype(g.dtype)
+        yy_c = jnp.where(both, yy[order][:, order], 0.0)
+        # first loop: alpha = R^-1 S q with q = -g (sq = S g, yq = Y g, storage order)
+        a = jnp.where(valid, -sq[order], 0.0)
+        alpha = lax.linalg.triangular_solve(upper, a[:, None], left_side=True, lower=False)[:, 0]
+        # r = gamma (q - Y^T alpha); Y r from the Gram matrix Y Y^T, without reading Y again
+        b = h_diag * (jnp.where(valid, -yq[order], 0.0) - yy_c @ alpha)
+        # second loop: R^T delta = D alpha - Y r
+        rhs = jnp.diagonal(upper) * alpha - b
+        delta = lax.linalg.triangular_solve(
+            upper, rhs[:, None], left_side=True, lower=False, transpose_a=True
+        )[:, 0]
+        # d = r + S^T delta = -gamma g - gamma Y^T alpha + S^T delta: one pass over Y and S
+        coef_y = jnp.zeros((m,), g.dtype).at[order].set(jnp.where(valid, -h_diag * alpha, 0.0))
+        coef_s = jnp.zeros((m,), g.dtype).at[order].set(jnp.where(valid, delta, 0.0))
+        return -h_diag * g + coef_y @ old_dirs + coef_s @ old_stps
 
     def two_loop(g, old_dirs, old_stps, ro, start, length, h_diag):
         q = -g
@@ -153,15 +203,39 @@ def torch_lbfgs(
             hist_start = jnp.where(accept & full, (s.hist_start + 1) % m, s.hist_start)
             hist_len = jnp.where(accept & ~full, s.hist_len + 1, s.hist_len)
             h_diag = jnp.where(accept, ys / jnp.where(accept, jnp.dot(y, y), 1.0), s.h_diag)
+            if recursion == "compact":
+                # one pass over S and one over Y: the new pair's row and column of S Y^T and
+                # Y Y^T, and S g, Y g for the direction
+                s_prod = old_stps @ jnp.stack([y, g], axis=1)  # (m, 2): s_i.y_new, s_i.g
+                y_prod = old_dirs @ jnp.stack([st, y, g], axis=1)  # y_j.s_new, y_j.y_new, y_j.g
+                sy = s.sy.at[write_idx, :].set(jnp.where(accept, y_prod[:, 0], s.sy[write_idx]))
+                sy = sy.at[:, write_idx].set(jnp.where(accept, s_prod[:, 0], sy[:, write_idx]))
+                yy = s.yy.at[write_idx, :].set(jnp.where(accept, y_prod[:, 1], s.yy[write_idx]))
+                yy = yy.at[:, write_idx].set(jnp.where(accept, y_prod[:, 1], yy[:, write_idx]))
+            else:
+                sy, yy = s.sy, s.yy
             # first iteration: reset the history (torch rebuilds the lists)
             hist_len = jnp.where(first_iter, 0, hist_len)
             hist_start = jnp.where(first_iter, 0, hist_start)
             h_diag = jnp.where(first_iter, jnp.ones((), dtype), h_diag)
-            d = lax.cond(
-                first_iter,
-                lambda: -g,
-                lambda: two_loop(g, old_dirs, old_stps, ro, hist_start, hist_len, h_diag),
-            )
+            if recursion == "compact":
+                direction = lambda: compact(  # noqa: E731
+                    g,
+                    old_dirs,
+                    old_stps,
+                    sy,
+                    yy,
+                    s_prod[:, 1],
+                    y_prod[:, 2],
+                    hist_start,
+                    hist_len,
+                    h_diag,
+                )
+            else:
+                direction = lambda: two_loop(  # noqa: E731
+                    g, old_dirs, old_stps, ro, hist_start, hist_len, h_diag
+                )
+            d = lax.cond(first_iter, lambda: -g, direction)
             prev_flat_grad = g
             prev_loss = loss
             # ---- step size ----
@@ -198,6 +272,8 @@ def torch_lbfgs(
                 prev_loss=prev_loss,
                 n_iter=n_iter,
                 func_evals=s.func_evals + do_eval.astype(jnp.int32),
+                sy=sy,
+                yy=yy,
             )
             return s, new_loss, new_g, n_local, evals, new_opt, stop
 

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from leakjax.attacks.base import SELECT_RULES, Attack
@@ -218,6 +219,7 @@ def run_batch(
     num_threads: int | None = None,
     progress: Callable[[int], None] | None = None,
     select: str | None = None,
+    shared_params: bool | None = None,
 ) -> AttackResult:
     """Run independent attacks over a leading batch axis of ``keys`` and ``obs``.
 
@@ -234,6 +236,11 @@ def run_batch(
       num_threads: threads for ``"threads"`` (default: the number of CPU cores).
       progress: optional callback called with the number of runs finished (threads strategy
         calls it per run; vmap/map once at the end).
+      shared_params: whether every run attacks the same model weights (``obs.params`` equal
+        along the run axis: restarts, or victims of one model). Then ``vmap`` and ``map`` take
+        the weights unbatched: the model's forward pass batches as one ordinary convolution /
+        matmul over all runs instead of one per run (same results). ``None`` (default) checks
+        a stacked ``obs`` on the host; ``False`` always batches the weights.
 
     Returns:
       An :class:`AttackResult` whose leaves have a leading axis ``N``.
@@ -258,16 +265,23 @@ def run_batch(
                     f"run_batch: obs has a leaf of shape {jnp.shape(leaf)}, expected a leading "
                     f"axis of {n} (one per key); pass obs_axis=None to share one observation"
                 )
+    shared = False
+    if batched_obs and shared_params is not False:
+        shared = params_shared(obs) if shared_params is None else True
     strategy = default_strategy() if strategy == "auto" else strategy
+    shared = shared and strategy in ("vmap", "map")
     try:
-        program = _compiled_program(get_attack, steps, restarts, strategy, obs_axis, select)
+        program = _compiled_program(get_attack, steps, restarts, strategy, obs_axis, select, shared)
     except TypeError:  # an unhashable attack (e.g. array-valued fields): build uncached
         program = _compiled_program.__wrapped__(
-            get_attack, steps, restarts, strategy, obs_axis, select
+            get_attack, steps, restarts, strategy, obs_axis, select, shared
         )
 
     if strategy in ("vmap", "map"):
-        out = program(keys, obs)
+        if shared:
+            out = program(keys, obs.replace(params=None), jax.tree.map(lambda a: a[0], obs.params))
+        else:
+            out = program(keys, obs)
         if progress:
             progress(n)
         return out
@@ -291,18 +305,45 @@ def run_batch(
     return jax.tree.map(lambda *xs: jnp.stack(xs), *results)
 
 
+def params_shared(obs: Observation) -> bool:
+    """Whether a stacked observation's ``params`` are the same for every run (host check; a
+    traced ``obs`` counts as not shared)."""
+    try:
+        leaves = [np.asarray(a) for a in jax.tree.leaves(obs.params)]
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return False
+    return all(a.shape[0] >= 1 and bool(np.all(a == a[:1])) for a in leaves)
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled_program(
-    get_attack, steps: int, restarts: int, strategy: str, obs_axis, select: str | None = None
+    get_attack,
+    steps: int,
+    restarts: int,
+    strategy: str,
+    obs_axis,
+    select: str | None = None,
+    shared: bool = False,
 ):
-    """One jitted program per (attack, steps, restarts, strategy, obs_axis, select), reused.
+    """One jitted program per (attack, steps, restarts, strategy, obs_axis, select, shared).
 
     Attacks are hashable (NamedTuples of functions and frozen specs), so calling ``run_batch``
-    again with the same attack, e.g. chunk after chunk of a sweep, never recompiles.
+    again with the same attack, e.g. chunk after chunk of a sweep, never recompiles. With
+    ``shared`` the program is ``program(keys, obs_without_params, params)``: the weights are one
+    unbatched argument.
     """
 
     def one(k, o):
         return run(get_attack(), k, o, steps=steps, restarts=restarts, select=select)
+
+    if shared:
+
+        def one_shared(k, o, p):
+            return one(k, o.replace(params=p))
+
+        if strategy == "vmap":
+            return jax.jit(jax.vmap(one_shared, in_axes=(0, 0, None)))
+        return jax.jit(lambda ks, os_, p: lax.map(lambda a: one_shared(a[0], a[1], p), (ks, os_)))
 
     if strategy == "vmap":
         return jax.jit(jax.vmap(one, in_axes=(0, obs_axis)))

@@ -21,7 +21,10 @@ Unrolling: the steps run in a ``lax.scan``. With ``remat=True`` the scan is nest
 (``ceil(sqrt(K))`` segments of ``ceil(sqrt(K))`` steps, each step and each segment wrapped in
 ``jax.checkpoint``), so the reverse pass through K steps stores O(sqrt K) parameter-sized carries
 and recomputes the rest (memory in ``benchmarks/fedavg_memory.py``); ``remat=False`` stores every
-step's residuals (linear in K, fastest).
+step's residuals (linear in K, fastest: rematerializing computes each step's forward pass three
+times). ``remat="auto"`` (the default) rematerializes only when the stored residuals of the K
+steps (their size from a shape-only trace of one step's linearization) would exceed
+:data:`REMAT_AUTO_BYTES`. All three give the same update to float32 rounding.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from leakjax.fl.observe import check_defense_key, describe_defense
 from leakjax.types import DataSpec, Model, Observation, Params, PRNGKey
 
 SCHEDULES = ("constant", "cosine", "linear")
+REMAT_AUTO_BYTES = 1 << 30
+"""``remat="auto"`` stores every local step's residuals up to this many bytes (1 GiB)."""
 OPTIMIZERS = ("sgd", "adam")
 
 
@@ -158,7 +163,7 @@ def local_update(
     x: jax.Array,
     y: jax.Array,
     *,
-    remat: bool = True,
+    remat: bool | str = "auto",
     defense=None,
     key: PRNGKey | None = None,
     defense_state=None,
@@ -174,7 +179,9 @@ def local_update(
       params: the parameters the client starts from.
       x: the client's n samples in the model's input space, ``(n, H, W, C)``.
       y: integer labels ``(n,)`` or soft labels ``(n, C)``.
-      remat: rematerialize (two-level checkpointed scan, O(sqrt K) memory for K steps) or not.
+      remat: rematerialize (two-level checkpointed scan, O(sqrt K) memory for K steps), not
+        (``False``), or ``"auto"``: only when the K steps' residuals would exceed
+        :data:`REMAT_AUTO_BYTES` (the module docstring).
       defense: ``None``, a tier-1 ``optax.GradientTransformation``, a tier-2 defense or a tier-2
         + tier-1 chain (:mod:`leakjax.fl.defended`). Per step, the defended gradient drives that
         step and the tier-1 state is carried through the scan; on the update, the tier-1 part
@@ -232,6 +239,10 @@ def local_update(
         ), None
 
     carry = (params, opt.init(params), dstate)
+    if remat == "auto":
+        remat = k > 1 and k * _step_residual_bytes(grad, params, x, y, idx, wts) > REMAT_AUTO_BYTES
+    elif not isinstance(remat, bool):
+        raise ValueError(f"local_update: remat={remat!r}, expected True, False or 'auto'")
     active = np.ones((k,), bool)
     steps = np.arange(k, dtype=np.int32)
     if not remat:
@@ -260,6 +271,22 @@ def local_update(
         u, dstate = cd.on_update(dstate, params, u)
         delta = jax.tree.map(lambda v: -scale * v, u)
     return (delta, dstate) if return_state else delta
+
+
+def _step_residual_bytes(grad, params, x, y, idx, wts) -> int:
+    """Bytes a reverse pass stores for one local step: the residuals of the linearization of the
+    step's gradient with respect to the parameters and the inputs (a shape-only trace)."""
+
+    def spec(a):
+        return jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a))
+
+    i, w = idx[0], wts[0]
+
+    def residuals(p, xs, ys):
+        return jax.vjp(lambda p, xb: grad(p, xb, ys[i], w), p, xs[i])[1]
+
+    shapes = jax.eval_shape(residuals, jax.tree.map(spec, params), spec(x), spec(y))
+    return int(sum(math.prod(s.shape) * np.dtype(s.dtype).itemsize for s in jax.tree.leaves(shapes)))
 
 
 def observe_update(

@@ -118,3 +118,47 @@ def test_rejects_bad_arguments():
         torch_lbfgs(max_iter=0)
     with pytest.raises(ValueError, match="history_size=0"):
         torch_lbfgs(history_size=0)
+
+
+def _smooth(x):
+    m = jnp.asarray(np.random.default_rng(0).normal(size=(12, 12)) / 4, jnp.float32)
+    return jnp.sum(jax.nn.softplus(m @ x - 0.3)) + 0.05 * jnp.sum(x**2) + 0.01 * jnp.sum(x**4)
+
+
+@pytest.mark.parametrize("history", [100, 3])
+def test_compact_direction_equals_two_loop(history):
+    """From the same state (history built by 3 steps, wrapped around for history=3), one move of
+    the compact recursion equals one move of torch's two-loop recursion."""
+    vg = jax.value_and_grad(_smooth)
+    build = torch_lbfgs(max_iter=4, history_size=history, lr=0.5, recursion="compact")
+    s = build.init(jnp.linspace(-2.0, 2.0, 12))
+    for _ in range(3):
+        s, _ = build.step(s, vg)
+    assert int(s.hist_len) == min(history, 11)
+    moves = {}
+    for rec in ("compact", "two_loop"):
+        one = torch_lbfgs(max_iter=1, history_size=history, lr=0.5, recursion=rec)
+        moves[rec] = np.asarray(one.step(s, vg)[0].x - s.x)
+    assert np.abs(moves["two_loop"]).max() > 1e-3  # a real move, not a no-op
+    np.testing.assert_allclose(moves["compact"], moves["two_loop"], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("history", [100, 3])
+def test_compact_trajectory_equals_two_loop(history):
+    vg = jax.value_and_grad(_smooth)
+    xs = {}
+    for rec in ("compact", "two_loop"):
+        opt = torch_lbfgs(max_iter=5, history_size=history, lr=0.5, recursion=rec)
+        step = jax.jit(lambda s, opt=opt: opt.step(s, vg))
+        s = opt.init(jnp.linspace(-2.0, 2.0, 12))
+        traj = []
+        for _ in range(3):
+            s, _ = step(s)
+            traj.append(np.asarray(s.x))
+        xs[rec] = np.stack(traj)
+    np.testing.assert_allclose(xs["compact"], xs["two_loop"], rtol=1e-4, atol=1e-5)
+
+
+def test_rejects_unknown_recursion():
+    with pytest.raises(ValueError, match="recursion='three_loop'"):
+        torch_lbfgs(recursion="three_loop")

@@ -103,3 +103,32 @@ def test_observe_update(setup):
     np.testing.assert_array_equal(o.labels, y)
     with pytest.raises(TypeError, match="recipe"):
         fl.observe_update(jax.random.key(0), m, imgs, y, spec=spec, recipe=None)
+
+
+def test_remat_auto_true_false_agree_and_auto_chooses_by_memory(monkeypatch):
+    import leakjax.fl.local as local_mod
+    from leakjax.fl.local import LocalRecipe, local_update
+
+    model = models.lenet(jax.random.key(1), input_shape=(8, 8, 1), num_classes=4)
+    x = jax.random.uniform(jax.random.key(2), (2, 8, 8, 1))
+    y = jnp.array([1, 2])
+    rec = LocalRecipe(epochs=3, batch_size=1, lr=0.1)
+
+    def cost(x, remat):
+        d = local_update(model, rec, model.params, x, y, remat=remat)
+        return sum(jnp.sum(v**2) for v in jax.tree.leaves(d))
+
+    out = {r: jax.value_and_grad(lambda x, r=r: cost(x, r))(x) for r in (True, False, "auto")}
+    for r in (True, "auto"):
+        np.testing.assert_allclose(out[r][0], out[False][0], rtol=1e-5)
+        np.testing.assert_allclose(out[r][1], out[False][1], rtol=1e-4, atol=1e-7)
+
+    def uses_remat(budget):
+        monkeypatch.setattr(local_mod, "REMAT_AUTO_BYTES", budget)
+        text = str(jax.make_jaxpr(lambda x: cost(x, "auto"))(x))
+        return "remat" in text or "checkpoint" in text  # jax.checkpoint's primitive name
+
+    assert uses_remat(0)  # nothing fits: rematerialize
+    assert not uses_remat(1 << 40)  # everything fits: store the steps
+    with pytest.raises(ValueError, match="remat='yes'"):
+        local_update(model, rec, model.params, x, y, remat="yes")
