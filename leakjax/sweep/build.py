@@ -49,6 +49,7 @@ LABEL_MODES_BY_ATTACK = {
 }
 SPECIAL_HP = ("lbfgs_lr", "generator")
 MODEL_STATES = ("untrained", "pretrained", "fedavg")
+PRETRAIN_KEYS = ("lr", "batch_size", "momentum")  # the training keys "pretrained" reads
 FEDAVG_TRAINING = {
     "clients": 10,
     "dirichlet_alpha": 0.5,
@@ -355,7 +356,10 @@ def build_model(m: dict, input_shape, num_classes: int, public=None, test=None):
     state = m.get("state", "untrained")
     info: dict = {}
     if state == "pretrained":
-        model = model.replace(params=pretrain(model, public, int(m["train_steps"]), seed=m["seed"]))
+        # training may set the SGD recipe of "pretrained": lr, batch_size, momentum
+        kw = {k: m.get("training", {})[k] for k in PRETRAIN_KEYS if k in m.get("training", {})}
+        params = pretrain(model, public, int(m["train_steps"]), seed=m["seed"], **kw)
+        model = model.replace(params=params)
     elif state == "fedavg":
         params, curve = fedavg_state(model, m, public, test)
         model = model.replace(params=params)
@@ -408,10 +412,20 @@ def fedavg_state(model, m: dict, public, test):
     return r.params, np.asarray(r.test_accuracy).tolist()
 
 
-def pretrain(model, public, steps: int, *, seed: int = 0, batch_size: int = 32, lr: float = 0.1):
+def pretrain(
+    model,
+    public,
+    steps: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 32,
+    lr: float = 0.1,
+    momentum: float = 0.9,
+):
     """SGD on the public split (images already in the model's input space, labels) for
     ``steps`` steps: the "pretrained" model state (the server's model after training on data
-    it owns)."""
+    it owns). ``Model(training=dict(lr=..., batch_size=..., momentum=...))`` overrides the
+    recipe."""
     import optax
 
     from leakjax.fl.client import client_gradient
@@ -419,7 +433,9 @@ def pretrain(model, public, steps: int, *, seed: int = 0, batch_size: int = 32, 
     x, y = public
     x, y = jnp.asarray(x), jnp.asarray(y)
     grad = client_gradient(model)
-    opt = optax.sgd(lr, momentum=0.9)
+    opt = optax.sgd(float(lr), momentum=float(momentum) or None)
+
+    batch_size = int(batch_size)
 
     @jax.jit
     def train(params, key):

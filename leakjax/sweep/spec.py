@@ -108,7 +108,9 @@ class Model:
       name: zoo name (``"lenet"``, ``"mlp"``, ``"convnet"``, ``"resnet18"``, ``"resnet20"``,
         ``"transformer"``...).
       seed: initialization seed.
-      init: ``"torch"`` / ``"flax"`` for the ConvNet and ResNets (``None``: the zoo default).
+      init: ``"torch"`` / ``"flax"`` for the ConvNet and ResNets (``None``: the zoo default);
+        for the LeNet and MLP, ``"torch"`` redraws the params with PyTorch's ``nn.Conv2d`` /
+        ``nn.Linear`` defaults (:func:`leakjax.models.init.torch_init`).
       kwargs: other factory arguments (``width``, ``bn_mode``, ``hidden``...).
       state: ``"untrained"`` (default); ``"pretrained"`` (trained on the dataset's public split
         for ``train_steps`` SGD steps, batch 32, lr 0.1, momentum 0.9, before the attack: the
@@ -121,7 +123,8 @@ class Model:
       training: FedAvg settings for ``"fedavg"``: ``clients`` (10), ``dirichlet_alpha`` (0.5),
         ``samples_per_round`` (16), ``defense`` (a spec every client applies, ``"none"``), and
         the clients' recipe: ``epochs`` (1), ``batch_size`` (16), ``lr`` (0.1), ``momentum``
-        (0), ``weight_decay`` (0), ``schedule`` ("constant").
+        (0), ``weight_decay`` (0), ``schedule`` ("constant"). For ``"pretrained"``: ``lr``
+        (0.1), ``batch_size`` (32) and ``momentum`` (0.9) of its SGD.
     """
 
     name: str

@@ -84,6 +84,8 @@ def _fedavg_row(spec) -> dict:
         dirichlet_alpha=spec.dirichlet_alpha,
         wire=spec_wire_format(spec.defense.spec),
         split_seed=spec.seed,
+        # GradDefense's server-side spectral filter when the spec asks for it
+        server_compensation="graddefense_comp" in spec.defense.spec,
     )
     acc = np.asarray(result.test_accuracy)
     bits = np.asarray(result.upload_bits)
