@@ -79,7 +79,10 @@ def load_image_files(
                 f"load_image_files: labels[{i}]={label!r} (for {paths[i]!r}) is out of range; "
                 f"expected 0 <= label < num_classes={num_classes}"
             )
-    images = np.stack([_read_image(p, i, shape) for i, p in enumerate(paths)])
+    upscaled: list[str] = []
+    images = np.stack([_read_image(p, i, shape, upscaled) for i, p in enumerate(paths)])
+    for message in upscaled:
+        warnings.warn(message, stacklevel=2)
     spec = DataSpec(name="files", image_shape=shape, num_classes=int(num_classes))
     return Dataset(
         images=images,
@@ -141,7 +144,7 @@ def _parse_labels(labels) -> list[int]:
     return out
 
 
-def _read_image(path: str, i: int, shape: tuple[int, int, int]) -> np.ndarray:
+def _read_image(path: str, i: int, shape: tuple[int, int, int], upscaled: list) -> np.ndarray:
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_image_files: paths[{i}]={path!r} does not exist")
     if not os.path.isfile(path):
@@ -174,11 +177,10 @@ def _read_image(path: str, i: int, shape: tuple[int, int, int]) -> np.ndarray:
     box = _center_box(im.width, im.height, w / h)
     factor = max(h / (box[3] - box[1]), w / (box[2] - box[0]))
     if factor > 1.0 + 1e-6:
-        warnings.warn(
+        upscaled.append(
             f"load_image_files: paths[{i}]={path!r} is {im.width}x{im.height} pixels; it is "
             f"upscaled by a factor of {factor:.3g} to {w}x{h} (the reconstruction can show no "
-            "more detail than the file has)",
-            stacklevel=3,
+            "more detail than the file has)"
         )
     out = []
     for plane in planes:
