@@ -22,7 +22,9 @@ Outpost) feed 32x32 images, as this does.
 ``(0.458, 0.448, 0.450)``; features after each ReLU stage (AlexNet conv1..conv5; VGG16 relu1_2,
 relu2_2, relu3_3, relu4_3, relu5_3); each normalized by its L2 norm over channels plus 1e-10;
 squared difference; 1x1 linear head (no bias; dropout off); spatial mean; sum over stages.
-Convolutions run at ``Precision.HIGHEST`` (float32 on accelerators, no TF32/bf16 passes).
+Convolutions run in float32: ``Precision.HIGHEST`` on GPU/TPU (no TF32/bf16 passes) and XLA's
+default on CPU, where float32 is already exact float32 and the default path is ~1.5x faster
+(VGG16, 32 images of 32x32: 2.6 s against 4.0 s on the 2-core CPU; values equal to 3e-8).
 
 **Weights.** :func:`find_weights` looks, in this order, at: the ``path`` argument (a file, or a
 folder holding ``alexnet.ckpt`` / ``vgg16.ckpt``); the folder in the environment variable
@@ -264,6 +266,12 @@ def load_weights(net: str = "alex", path: str | os.PathLike | None = None) -> di
     return _load_cached(net, str(find_weights(net, path).resolve()))
 
 
+def _conv_precision():
+    """``HIGHEST`` off CPU (accelerators would otherwise take TF32/bf16 passes), the default on
+    CPU (exact float32 either way, the default path faster)."""
+    return None if jax.default_backend() == "cpu" else lax.Precision.HIGHEST
+
+
 def _conv(x, kernel, bias, stride, pad):
     y = lax.conv_general_dilated(
         x,
@@ -271,7 +279,7 @@ def _conv(x, kernel, bias, stride, pad):
         window_strides=(stride, stride),
         padding=((pad, pad), (pad, pad)),
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        precision=lax.Precision.HIGHEST,
+        precision=_conv_precision(),
     )
     return jax.nn.relu(y + bias)
 
