@@ -18,9 +18,16 @@ Measured, in one process:
   the medians; its range is the min and max of the per-repeat ratios);
 * attacks per second for each count N in ``--counts`` (``--throughput-repeats`` times, median
   and range): torch as a sequential loop (N runs, after the warm-up above); leakjax
-  with each batching strategy of ``leakjax.attacks.run_batch``: ``vmap`` (``jit(vmap(run))``),
-  ``map`` (``jit(lax.map(run))``) and ``threads`` (one compiled ``run`` dispatched from one host
-  thread per core). The programs are built exactly as ``run_batch`` builds them but compiled once
+  with each batching strategy of ``leakjax.attacks.run_batch``: ``vmap`` (``jit(vmap(run))``
+  with the stacked observations, weights batched per run), ``vmap_shared`` (the same with the
+  weights unbatched, as ``run_batch`` does when every run shares them: the forward pass batches
+  as one matmul over all runs), ``map`` (``jit(lax.map(run))``) and ``threads`` (one compiled
+  ``run`` dispatched from one host thread per core);
+* torch's best use of the cores at ``max(--counts)`` runs (``--torch-procs``, issue 15):
+  ``P`` worker processes with one intra-op thread each, the runs split between them, started
+  together after a warm-up attack in each (``benchmarks/_torch_parallel.py``), and one process
+  with ``P`` intra-op threads (its sequential time = runs x its per-attack median). The
+  leakjax strategies are compared with the fastest torch configuration. The programs are built exactly as ``run_batch`` builds them but compiled once
   ahead of time, so compile time is reported separately from the steady-state time
   (``run_batch`` itself re-traces and re-compiles on every call);
 * achieved GFLOP/s = XLA's cost-analysis flops of one objective evaluation (value and gradient,
@@ -132,6 +139,12 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5, help="per-attack timing repeats")
     ap.add_argument(
         "--throughput-repeats", type=int, default=3, help="repeats of the throughput table"
+    )
+    ap.add_argument(
+        "--torch-procs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel single-thread torch processes at max(--counts) runs (0: skip)",
     )
     ap.add_argument("--smoke", action="store_true", help="5 steps, counts 1,2, 1 repeat")
     ap.add_argument("--out", default=None)
@@ -302,6 +315,10 @@ def main(argv=None):
 
     threads = os.cpu_count() or 1
     programs = {}
+    shared_axes = obs_all.replace(  # runs share the weights: params unbatched
+        update=jax.tree.map(lambda _: 0, obs_all.update),
+        params=jax.tree.map(lambda _: None, obs_all.params),
+    )
     for n in counts:
         ks = keys[:n]
         os_ = jax.tree.map(lambda x, n=n: x[:n], obs_all)
@@ -311,20 +328,25 @@ def main(argv=None):
                 continue
             if strat == "vmap":
                 f = jax.jit(jax.vmap(one))
+            elif strat == "vmap_shared":
+                f = jax.jit(jax.vmap(one, in_axes=(0, shared_axes)))
             elif strat == "map":
                 f = jax.jit(lambda ks, os_: lax.map(lambda a: one(*a), (ks, os_)))
             else:
                 raise SystemExit(f"dlg_speed: unknown strategy {strat!r}")
+            o_in = os_.replace(params=obs0.params) if strat == "vmap_shared" else os_
             t0 = time.perf_counter()
-            fc = f.lower(ks, os_).compile()
+            fc = f.lower(ks, o_in).compile()
             programs[(n, strat)] = (fc, time.perf_counter() - t0)
-            jax.block_until_ready(fc(ks, os_))  # warm-up call
+            jax.block_until_ready(fc(ks, o_in))  # warm-up call
     if "threads" in strategies:
         jax.block_until_ready(single_c(keys[0], obs0))
 
     def leakjax_batch(n, strat):
         ks = keys[:n]
         os_ = jax.tree.map(lambda x, n=n: x[:n], obs_all)
+        if strat == "vmap_shared":
+            os_ = os_.replace(params=obs0.params)
         if strat == "threads":
 
             def item(i, ks=ks, os_=os_):
@@ -358,6 +380,50 @@ def main(argv=None):
                 if n == n_max and (leakjax_final is None or strat == "threads"):
                     leakjax_final = res
     evals_torch = np.array([r["func_evals"] for r in torch_runs])
+    torch_best = dict(
+        config=f"1 process, {best_threads} thread(s), sequential",
+        seconds=[float(c[n_max - 1]) for c in torch_cum],
+    )
+    torch_configs = {torch_best["config"]: torch_best["seconds"]}
+    if args.torch_procs > 1:
+        from _torch_parallel import parallel_dlg
+
+        payload = dict(
+            model_kwargs=dict(channels=int(images.shape[-1]), hidden=768, num_classes=100),
+            state_dict={k: v.clone() for k, v in tmodel.state_dict().items()},
+            tgrads=[[g.detach().clone() for g in tg] for tg in tgrads],
+            flats=flats,
+            image_shape=tuple(images.shape[1:]),
+            n_pix=n_pix,
+            steps=steps,
+            run_img=run_img,
+        )
+        par = parallel_dlg(
+            args.torch_procs, 1, payload, list(range(n_max)), args.throughput_repeats
+        )
+        name = f"{args.torch_procs} processes x 1 thread, runs split between them"
+        torch_configs[name] = par["wall_seconds"]
+        print(f"torch {name}: {n_max} runs in {par['wall_seconds']} s", flush=True)
+        if args.torch_procs in torch_times:  # one process, P intra-op threads
+            name_t = f"1 process, {args.torch_procs} threads, sequential (runs x per-attack median)"
+            torch_configs[name_t] = [n_max * float(np.median(torch_times[args.torch_procs]))]
+    best_cfg = min(torch_configs, key=lambda k: float(np.median(torch_configs[k])))
+    t_best = torch_configs[best_cfg]
+    record["torch_at_max_count"] = dict(
+        count=n_max,
+        seconds_by_config=torch_configs,
+        attacks_per_s_by_config={k: n_max / float(np.median(v)) for k, v in torch_configs.items()},
+        best_config=best_cfg,
+        best_attacks_per_s=n_max / float(np.median(t_best)),
+    )
+    for strat in strategies:
+        secs = secs_by[(n_max, strat)]
+        ratios = [float(np.median(t_best)) / b for b in secs]
+        record["torch_at_max_count"][f"{strat}_vs_best_torch"] = dict(
+            median=float(np.median(t_best)) / float(np.median(secs)),
+            range=[min(ratios), max(ratios)],
+        )
+    record["target_throughput_ratio_vs_best_torch"] = 10.0
     throughput = []
     for n in counts:
         t_torch = [float(c[n - 1]) for c in torch_cum]
@@ -435,6 +501,14 @@ def main(argv=None):
         for s in strategies:
             line += f" {row[s]['attacks_per_s']:10.3f} {row[s]['vs_torch']:6.2f}"
         print(line)
+    tb = record["torch_at_max_count"]
+    print(f"torch at {n_max} runs, by configuration (attacks/s): {tb['attacks_per_s_by_config']}")
+    for strat in strategies:
+        v = tb[f"{strat}_vs_best_torch"]
+        print(
+            f"  leakjax {strat} vs the best torch configuration ({tb['best_config']}): "
+            f"{v['median']:.2f}x (range {v['range'][0]:.2f}-{v['range'][1]:.2f}; target 10x)"
+        )
     rc = record["reconstructions"]
     print(
         f"success (MSE<{SUCCESS_MSE}): torch {rc['torch_success_rate']:.2f}, leakjax "

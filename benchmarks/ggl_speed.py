@@ -87,7 +87,7 @@ def torch_fitness_fn(latent_dim, width, num_classes, final_upsample, threads):
 
     def fitness(u: np.ndarray) -> float:
         with torch.no_grad():
-            x = (gen(torch.tanh(torch.from_numpy(u)[None]), y) + 1) / 2
+            x = (gen(torch.tanh(torch.from_numpy(np.array(u))[None]), y) + 1) / 2
         x = (x - 0.5) / 0.5
         grads = torch_client_gradient(net, x, y)
         loss = sum(((a - b) ** 2).sum() for a, b in zip(grads, target)) / len(grads)
@@ -102,6 +102,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--torch-threads", type=int, default=1)
+    ap.add_argument("--out", default=None, help="JSON path (default: results/ggl_speed.json)")
+    ap.add_argument("--note", default="", help="recorded in the JSON (e.g. the lock used)")
     args = ap.parse_args(argv)
     if args.smoke:
         args.populations, args.repeats = [8], 2
@@ -176,10 +178,18 @@ def main(argv=None):
             speedup_generation_vs_sequential=med["sequential"] / med["vmap_generation"],
             speedup_fitness_vs_sequential=med["sequential"] / med["vmap_fitness"],
         )
+        row["seconds_per_repeat"] = {k: [float(x) for x in v] for k, v in t.items()}
         if torch_fit is not None:
             row["speedup_generation_vs_torch_sequential"] = (
                 med["torch_sequential"] / med["vmap_generation"]
             )
+            per = [a / b for a, b in zip(t["torch_sequential"], t["vmap_generation"])]
+            row["speedup_generation_vs_torch_sequential_range"] = [min(per), max(per)]
+            per = [a / b for a, b in zip(t["torch_sequential"], t["vmap_fitness"])]
+            row["speedup_fitness_vs_torch_sequential"] = (
+                med["torch_sequential"] / med["vmap_fitness"]
+            )
+            row["speedup_fitness_vs_torch_sequential_range"] = [min(per), max(per)]
         rows.append(row)
         print(
             f"population {pop:4d}: evals/s vmap generation {row['evals_per_s']['vmap_generation']:9.0f}"
@@ -197,6 +207,8 @@ def main(argv=None):
         )
     record = dict(
         benchmark="ggl_speed",
+        command=" ".join(["python", *sys.argv]),
+        note=args.note,
         generator=os.path.relpath(gen_src, HERE) if gen_src == CKPT else gen_src,
         model="lenet 28x28x1 sigmoid, 10 classes",
         victim=dict(dataset="digits", split="private", index=int(priv.indices[0])),
@@ -208,12 +220,24 @@ def main(argv=None):
             jax=jax.__version__,
             backend=jax.default_backend(),
             loadavg=os.getloadavg(),
+            torch=_torch_version(),
+            torch_threads=args.torch_threads,
         ),
     )
     name = "ggl_speed_smoke.json" if args.smoke else "ggl_speed.json"
-    with open(os.path.join(RESULTS, name), "w") as f:
+    out = args.out or os.path.join(RESULTS, name)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
         json.dump(record, f, indent=1)
-    print(f"load average {os.getloadavg()}; wrote benchmarks/results/{name}")
+    print(f"load average {os.getloadavg()}; wrote {out}")
+
+
+def _torch_version():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.__version__
 
 
 if __name__ == "__main__":

@@ -13,8 +13,17 @@ steps) to expose XLA:CPU's while-loop convolution slowdown. Achieved GFLOP/s = X
 2048x2048 float32 ``jnp.dot`` measured in the same process. Configurations are interleaved
 (A, B, A, B) and the median is reported; ``uptime`` load is recorded (shared machine).
 
+Default (``--reference breaching``, issue 15): leakjax's :func:`leakjax.attacks.run` with the
+``preset="breaching"`` attack (cosine over all layers + 0.2 breaching TV, signed Adam 0.1, box,
+best iterate; restarts batched as ``run`` batches them on this backend) against the PyTorch
+implementation of breaching's step in ``benchmarks/torch_ig_reference.py`` (same weights and
+objective, checked at one point; trials one after another as breaching runs them), at each
+width and restart count: seconds per iteration (every restart stepped once), both warm,
+interleaved, median and range over ``--reps``, and leakjax's GFLOP/s against the matmul rate.
+
 Usage:
-  python benchmarks/ig_speed.py                    # widths 16 and 64, restarts 1 and 8
+  python benchmarks/ig_speed.py --out benchmarks/results/ig_speed_breaching.json  # widths 32, 64
+  python benchmarks/ig_speed.py --reference forms --widths 16,64   # the earlier step-form table
   python benchmarks/ig_speed.py --smoke            # width 4
 """
 
@@ -183,12 +192,125 @@ def timeit(fn, reps):
     return ts
 
 
+def breaching_rows(args, mm):
+    """leakjax's ``run`` (breaching preset) against the PyTorch breaching-equivalent step."""
+    try:  # without torch: leakjax's side alone (e.g. on an accelerator machine)
+        import torch
+        from torch_ig_reference import (
+            BreachingIG,
+            check_objective,
+            convnet_from_flax,
+            torch_grads_from_flax,
+        )
+    except ImportError:
+        torch = None
+
+    from leakjax.attacks import run
+
+    if torch is not None:
+        torch.set_num_threads(args.torch_threads)
+    rows = []
+    widths = [4] if args.smoke else [int(w) for w in args.widths.split(",")]
+    restarts_list = [1, 2] if args.smoke else [int(r) for r in args.restarts.split(",")]
+    for w in widths:
+        model = convnet(jax.random.key(0), width=w, num_classes=10)
+        img = jax.random.uniform(jax.random.key(1), (1, 32, 32, 3))
+        y = jnp.array([1])
+        obs = observe(jax.random.key(2), model, img, y, spec=SPEC, reveal_labels=True)
+        check = None
+        if torch is not None:
+            tmodel = convnet_from_flax(
+                model.params, model.extra["variables_rest"]["batch_stats"], w, 10
+            )
+            x_chk = jax.random.normal(jax.random.key(5), (1, 32, 32, 3))
+            check = check_objective(model, tmodel, obs, np.asarray(x_chk), y, SPEC)
+            print(f"width {w}: objective check {check}", flush=True)
+            target = torch_grads_from_flax(obs.update, tmodel)
+        att = inverting_gradients(model, spec=SPEC, preset="breaching", labels="given")
+        one = jax.jit(att.step).lower(att.init(jax.random.key(3), obs), obs).compile()
+        cost = one.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        flops1 = float(cost["flops"])
+        for r in restarts_list:
+            steps = args.steps if w <= 32 else max(1, args.steps // 2)
+            steps = 1 if args.smoke else steps
+            f = jax.jit(
+                lambda k, o, r=r, steps=steps, att=att: run(att, k, o, steps=steps, restarts=r)
+            )
+            t0 = time.perf_counter()
+            fc = f.lower(jax.random.key(3), obs).compile()
+            comp = time.perf_counter() - t0
+            jax.block_until_ready(fc(jax.random.key(3), obs))  # warm
+            ref = None
+            if torch is not None:
+                ref = BreachingIG(
+                    tmodel, target, torch.tensor([1]), SPEC.mean, SPEC.std, restarts=r, seed=0
+                )
+                ref.step()  # warm
+            t_torch, t_jax = [], []
+            for _ in range(reps_of(args)):
+                if ref is not None:
+                    t0 = time.perf_counter()
+                    for _ in range(steps):
+                        ref.step()
+                    t_torch.append((time.perf_counter() - t0) / steps)
+                t0 = time.perf_counter()
+                jax.block_until_ready(fc(jax.random.key(3), obs))
+                t_jax.append((time.perf_counter() - t0) / steps)
+            ratios = [a / b for a, b in zip(t_torch, t_jax)] or [float("nan")]
+            t_torch = t_torch or [float("nan")]
+            row = dict(
+                width=w,
+                restarts=r,
+                steps_per_timed_call=steps,
+                objective_check=check,
+                torch_threads=args.torch_threads,
+                torch_seconds_per_iteration=t_torch,
+                leakjax_seconds_per_iteration=t_jax,
+                torch_median=float(np.median(t_torch)),
+                leakjax_median=float(np.median(t_jax)),
+                speedup=float(np.median(t_torch) / np.median(t_jax)),
+                speedup_range=[min(ratios), max(ratios)],
+                leakjax_compile_seconds=comp,
+                xla_flops_per_iteration=flops1 * r,
+                leakjax_gflops=flops1 * r / float(np.median(t_jax)) / 1e9,
+                leakjax_frac_matmul=flops1 * r / float(np.median(t_jax)) / 1e9 / mm,
+                torch_gflops_same_flops=flops1 * r / float(np.median(t_torch)) / 1e9,
+                loadavg=os.getloadavg(),
+            )
+            rows.append(row)
+            print(
+                f"width {w:3d} restarts {r}: torch {row['torch_median'] * 1e3:8.1f} ms/it, "
+                f"leakjax {row['leakjax_median'] * 1e3:8.1f} ms/it, {row['speedup']:.2f}x "
+                f"({min(ratios):.2f}-{max(ratios):.2f}); leakjax {row['leakjax_gflops']:.1f} "
+                f"GFLOP/s = {100 * row['leakjax_frac_matmul']:.0f}% of matmul",
+                flush=True,
+            )
+    return rows
+
+
+def reps_of(args):
+    return 1 if args.smoke else args.reps
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--widths", default="16,64")
+    ap.add_argument("--widths", default="32,64")
     ap.add_argument("--restarts", default="1,8")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument(
+        "--reference",
+        default="breaching",
+        choices=("breaching", "forms"),
+        help="breaching: leakjax's run (breaching preset) vs the PyTorch breaching-equivalent "
+        "step (torch_ig_reference.py); forms: the earlier comparison of step forms (inversefed "
+        "TV, straight-line / scan / map / vmap)",
+    )
+    ap.add_argument("--steps", type=int, default=4, help="IG iterations per timed call")
+    ap.add_argument("--torch-threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--note", default="")
+    ap.add_argument("--out", default=None)
     ap.add_argument(
         "--vmap-max-width",
         type=int,
@@ -196,12 +318,32 @@ def main():
         help="time vmapped restarts only up to this width (XLA:CPU takes minutes per step)",
     )
     args = ap.parse_args()
-    widths = [4] if args.smoke else [int(w) for w in args.widths.split(",")]
-    restarts_list = [1, 2] if args.smoke else [int(r) for r in args.restarts.split(",")]
-    reps = 1 if args.smoke else args.reps
-    rows = []
     mm = matmul_gflops()
     print(f"matmul 2048^2: {mm:.1f} GFLOP/s", flush=True)
+    if args.reference == "breaching":
+        rows = breaching_rows(args, mm)
+        out = args.out or os.path.join(
+            os.path.dirname(__file__),
+            "results",
+            "ig_speed_breaching" + ("_smoke" if args.smoke else "") + ".json",
+        )
+        save_json(
+            out,
+            dict(
+                command=" ".join(["python", *sys.argv]),
+                reference="breaching (benchmarks/torch_ig_reference.py)",
+                note=args.note,
+                matmul_gflops=mm,
+                machine=machine_info(),
+                rows=rows,
+                target_speedup=2.0,
+            ),
+        )
+        return
+    widths = [4] if args.smoke else [int(w) for w in args.widths.split(",")]
+    restarts_list = [1, 2] if args.smoke else [int(r) for r in args.restarts.split(",")]
+    reps = reps_of(args)
+    rows = []
     for w in widths:
         for r in restarts_list:
             fns = jax_setup(w, r, args.vmap_max_width)
@@ -225,7 +367,7 @@ def main():
                 row[f"{name}_frac_matmul"] = spec[1] / t / 1e9 / mm
             rows.append(row)
             print(row, flush=True)
-    out = os.path.join(
+    out = args.out or os.path.join(
         os.path.dirname(__file__),
         "results",
         "ig_speed" + ("_smoke" if args.smoke else "") + ".json",
