@@ -94,7 +94,12 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "sweep_engine.json"))
+    ap.add_argument("--kill-only", action="store_true",
+                    help="only the kill/resume part (one uninterrupted reference run first); "
+                    "its result replaces 'kill_resume' in an existing --out JSON")
     a = ap.parse_args(argv)
+    if a.kill_only:
+        return kill_only(a, argv)
     from leakjax.sweep import load, load_sweep_file, run_sweep
 
     tmp = tempfile.mkdtemp(prefix="leakjax-engine-")
@@ -181,6 +186,27 @@ def metric_seconds(n, chunk, repeats):
     return dict(median=float(np.median(ts)), min=float(np.min(ts)), max=float(np.max(ts)))
 
 
+def kill_only(a, argv):
+    from leakjax.sweep import load_sweep_file, run_sweep
+
+    tmp = tempfile.mkdtemp(prefix="leakjax-engine-")
+    path = write_sweep(tmp, a.steps, a.victims, a.seeds)
+    sweep, _ = load_sweep_file(path)
+    reference = os.path.join(tmp, "reference.sqlite")
+    run_sweep(sweep, reference, progress=False, max_chunk=8)
+    kr = kill_resume(path, reference, a.kills, tmp)
+    print(json.dumps(kr, indent=1), flush=True)
+    result = {}
+    if os.path.exists(a.out):
+        with open(a.out) as f:
+            result = json.load(f)
+    result["kill_resume"] = kr
+    result["kill_resume_command"] = "python benchmarks/sweep_engine.py " + " ".join(
+        argv or sys.argv[1:])
+    with open(a.out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
 WORKER = """
 import sys
 from leakjax.sweep import load_sweep_file, run_sweep
@@ -209,8 +235,14 @@ def kill_resume(sweep_path, reference, kills, tmp, max_chunk=8):
         except Exception:  # noqa: BLE001
             return 0
 
+    # the kill moments: `kills` distinct row counts spread over the whole sweep (each kill lands
+    # a random 0-1 s after its count is reached, so inside a chunk, a commit or a compile)
+    targets = sorted(rng.sample(range(1, total), min(kills, total - 1)))
     while done_kills < kills:
-        target = rng.randint(min(count() + 1, total - 1), total - 1)
+        pending = [t for t in targets if t > count()]
+        if not pending:
+            break
+        target = pending[0]
         p = subprocess.Popen([sys.executable, worker, sweep_path, store, str(max_chunk)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while p.poll() is None and count() < target:

@@ -197,10 +197,11 @@ def fedavg(
             defense_state=state,
             return_state=True,
         )
+        bits = upload_bits(delta, wire)  # what the client sends, before the server's step
         if compensate is not None:
             u = jax.tree.map(lambda d: -d / scale, delta)
             delta = jax.tree.map(lambda v: -scale * v, compensate(model, u, k_steps))
-        return delta, state, upload_bits(delta, wire)
+        return delta, state, bits
 
     cd = ClientDefense.build(defense, recipe.defense_placement, fn="fedavg")
     # fresh per-client tier-1 states (local_update re-keys them every round)

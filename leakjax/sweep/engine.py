@@ -348,22 +348,9 @@ def _rows_for_chunk(group: build.Group, runs, out: dict, env_id: str, chunk_id: 
         )
         if eps_info:
             metrics["dp"] = eps_info
-        c = r.config
         rows.append(
             dict(
-                run_id=r.run_id,
-                kind="attack",
-                config=_json(c),
-                attack=c["attack"]["name"],
-                model=c["model"]["name"],
-                data=c["data"]["name"],
-                defense=c["defense"]["spec"],
-                defense_kind=_kind(c["defense"]["spec"]),
-                placement=c["defense"]["placement"],
-                threat=_json(c["threat"]),
-                seed=r.seed,
-                victim=r.victim,
-                batch_size=int(c["data"]["batch_size"]),
+                **run_columns(r),
                 status=status,
                 loss=loss if math.isfinite(loss) else None,
                 mse=float(np.mean(mets["mse"][i])),
@@ -389,6 +376,27 @@ def _rows_for_chunk(group: build.Group, runs, out: dict, env_id: str, chunk_id: 
     return rows, blobs
 
 
+def run_columns(r) -> dict:
+    """The columns that identify an attack run in the store (its config and the axes a table
+    groups by), the same for finished, failed and text rows."""
+    c = r.config
+    return dict(
+        run_id=r.run_id,
+        kind="attack",
+        config=_json(c),
+        attack=c["attack"]["name"],
+        model=c["model"]["name"],
+        data=c["data"]["name"],
+        defense=c["defense"]["spec"],
+        defense_kind=_kind(c["defense"]["spec"]),
+        placement=c["defense"]["placement"],
+        threat=_json(c["threat"]),
+        seed=r.seed,
+        victim=r.victim,
+        batch_size=int(c["data"]["batch_size"]),
+    )
+
+
 def _item(values, i):
     return None if values is None else float(values[i])
 
@@ -396,22 +404,9 @@ def _item(values, i):
 def _failed_rows(runs, error: str, env_id: str):
     rows = []
     for r in runs:
-        c = r.config
         rows.append(
             dict(
-                run_id=r.run_id,
-                kind="attack",
-                config=_json(c),
-                attack=c["attack"]["name"],
-                model=c["model"]["name"],
-                data=c["data"]["name"],
-                defense=c["defense"]["spec"],
-                defense_kind=_kind(c["defense"]["spec"]),
-                placement=c["defense"]["placement"],
-                threat=_json(c["threat"]),
-                seed=r.seed,
-                victim=r.victim,
-                batch_size=int(c["data"]["batch_size"]),
+                **run_columns(r),
                 status="failed",
                 metrics=dict(error=error),
                 env_id=env_id,

@@ -611,7 +611,7 @@ def token_set_metrics(mask, label_mask, truth, true_labels, tokenizer) -> dict:
 
 def text_rows_for_chunk(group: TextGroup, runs, out: dict, env_id: str, chunk_id: str, extra):
     """Store rows and blobs of one chunk of text runs (see the module docstring)."""
-    from leakjax.sweep.engine import _epsilon, _json, _kind
+    from leakjax.sweep.engine import _epsilon, run_columns
     from leakjax.types import status_name
 
     rows, blobs = [], []
@@ -643,22 +643,9 @@ def text_rows_for_chunk(group: TextGroup, runs, out: dict, env_id: str, chunk_id
         )
         if eps_info:
             metrics["dp"] = eps_info
-        c = r.config
         rows.append(
             dict(
-                run_id=r.run_id,
-                kind="attack",
-                config=_json(c),
-                attack=c["attack"]["name"],
-                model=c["model"]["name"],
-                data=c["data"]["name"],
-                defense=c["defense"]["spec"],
-                defense_kind=_kind(c["defense"]["spec"]),
-                placement=c["defense"]["placement"],
-                threat=_json(c["threat"]),
-                seed=r.seed,
-                victim=r.victim,
-                batch_size=int(c["data"]["batch_size"]),
+                **run_columns(r),
                 status=status,
                 loss=loss if finite else None,
                 mse=None,

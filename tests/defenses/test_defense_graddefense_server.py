@@ -34,6 +34,9 @@ def test_fedavg_applies_the_server_compensation(setup):
         for a, b in zip(jax.tree.leaves(with_comp.params), jax.tree.leaves(without.params))
     )
     assert diff > 1e-6  # the server step really changed the received updates
+    # the bits are those of the client's upload: counted before the server's filter (round 1
+    # starts from the same params with the same keys, so the uploads are identical)
+    assert with_comp.upload_bits[0] == without.upload_bits[0]
     with pytest.raises(ValueError, match="server_compensate"):
         fl.fedavg(
             jax.random.key(0),
