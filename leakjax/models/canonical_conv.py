@@ -61,52 +61,68 @@ def _bwd(padding, res, g):
 conv_nhwc.defvjp(_fwd, _bwd)
 
 
-def canonical_conv_general_dilated(
-    lhs,
-    rhs,
-    window_strides,
-    padding,
-    lhs_dilation=None,
-    rhs_dilation=None,
-    dimension_numbers=None,
-    feature_group_count=1,
-    batch_group_count=1,
-    precision=None,
-    preferred_element_type=None,
-):
-    """Drop-in for ``lax.conv_general_dilated`` (e.g. ``flax.linen.Conv(conv_general_dilated=)``).
+def conv_drop_in(fast, *, unit_strides_only: bool, doc: str):
+    """A drop-in for ``lax.conv_general_dilated`` (e.g. ``flax.linen.Conv(conv_general_dilated=)``)
+    that calls ``fast(lhs, rhs, strides, padding)`` for a 2-D, undilated, ungrouped NHWC/HWIO
+    convolution with explicit padding (and stride 1 when ``unit_strides_only``) and
+    ``lax.conv_general_dilated`` for anything else. ``doc`` becomes its docstring."""
 
-    Uses :func:`conv_nhwc` when the call is a 2-D, stride-1, undilated, ungrouped NHWC/HWIO
-    convolution with explicit padding; anything else goes to ``lax.conv_general_dilated``.
-    """
-    ones = (1,) * (lhs.ndim - 2)
-    simple = (
-        lhs.ndim == 4
-        and tuple(window_strides) == ones
-        and (lhs_dilation is None or tuple(lhs_dilation) == ones)
-        and (rhs_dilation is None or tuple(rhs_dilation) == ones)
-        and feature_group_count == 1
-        and batch_group_count == 1
-        and not isinstance(padding, str)
-        and _is_nhwc(dimension_numbers, lhs.ndim)
-        and preferred_element_type is None
-    )
-    if simple:
-        pad = tuple((int(a), int(b)) for a, b in padding)
-        return conv_nhwc(lhs, rhs, pad)
-    return lax.conv_general_dilated(
+    def conv_general_dilated(
         lhs,
         rhs,
         window_strides,
         padding,
-        lhs_dilation=lhs_dilation,
-        rhs_dilation=rhs_dilation,
-        dimension_numbers=dimension_numbers,
-        feature_group_count=feature_group_count,
-        batch_group_count=batch_group_count,
-        precision=precision,
-        preferred_element_type=preferred_element_type,
-    )
+        lhs_dilation=None,
+        rhs_dilation=None,
+        dimension_numbers=None,
+        feature_group_count=1,
+        batch_group_count=1,
+        precision=None,
+        preferred_element_type=None,
+    ):
+        ones = (1,) * (lhs.ndim - 2)
+        simple = (
+            lhs.ndim == 4
+            and (not unit_strides_only or tuple(window_strides) == ones)
+            and (lhs_dilation is None or tuple(lhs_dilation) == ones)
+            and (rhs_dilation is None or tuple(rhs_dilation) == ones)
+            and feature_group_count == 1
+            and batch_group_count == 1
+            and not isinstance(padding, str)
+            and _is_nhwc(dimension_numbers, lhs.ndim)
+            and preferred_element_type is None
+            and lhs.shape[-1] == rhs.shape[2]
+        )
+        if simple:
+            pad = tuple((int(a), int(b)) for a, b in padding)
+            return fast(lhs, rhs, tuple(int(v) for v in window_strides), pad)
+        return lax.conv_general_dilated(
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation=lhs_dilation,
+            rhs_dilation=rhs_dilation,
+            dimension_numbers=dimension_numbers,
+            feature_group_count=feature_group_count,
+            batch_group_count=batch_group_count,
+            precision=precision,
+            preferred_element_type=preferred_element_type,
+        )
+
+    conv_general_dilated.__doc__ = doc
+    return conv_general_dilated
+
+
+canonical_conv_general_dilated = conv_drop_in(
+    lambda x, w, strides, padding: conv_nhwc(x, w, padding),
+    unit_strides_only=True,
+    doc="""Drop-in for ``lax.conv_general_dilated`` (e.g. ``flax.linen.Conv(conv_general_dilated=)``).
+
+    Uses :func:`conv_nhwc` when the call is a 2-D, stride-1, undilated, ungrouped NHWC/HWIO
+    convolution with explicit padding; anything else goes to ``lax.conv_general_dilated``.
+    """,
+)
 
 
 def _is_nhwc(dimension_numbers, ndim) -> bool:

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-_DN = ("NHWC", "HWIO", "NHWC")
+from leakjax.models.canonical_conv import conv_drop_in
 
 
 def im2col_patches(x, kernel_hw, strides, padding):
@@ -69,59 +69,15 @@ def im2col_conv(x, w, strides, padding):
     return jnp.dot(patches, w.reshape(kh * kw * c, o))
 
 
-def im2col_conv_general_dilated(
-    lhs,
-    rhs,
-    window_strides,
-    padding,
-    lhs_dilation=None,
-    rhs_dilation=None,
-    dimension_numbers=None,
-    feature_group_count=1,
-    batch_group_count=1,
-    precision=None,
-    preferred_element_type=None,
-):
-    """Drop-in for ``lax.conv_general_dilated`` (``flax.linen.Conv(conv_general_dilated=)``).
+im2col_conv_general_dilated = conv_drop_in(
+    im2col_conv,
+    unit_strides_only=False,
+    doc="""Drop-in for ``lax.conv_general_dilated`` (``flax.linen.Conv(conv_general_dilated=)``).
 
     Uses :func:`im2col_conv` for a 2-D undilated, ungrouped NHWC/HWIO convolution with explicit
     padding (any strides); anything else goes to ``lax.conv_general_dilated``.
-    """
-    ones = (1,) * (lhs.ndim - 2)
-    simple = (
-        lhs.ndim == 4
-        and (lhs_dilation is None or tuple(lhs_dilation) == ones)
-        and (rhs_dilation is None or tuple(rhs_dilation) == ones)
-        and feature_group_count == 1
-        and batch_group_count == 1
-        and not isinstance(padding, str)
-        and _is_nhwc(dimension_numbers, lhs.ndim)
-        and preferred_element_type is None
-        and lhs.shape[-1] == rhs.shape[2]
-    )
-    if simple:
-        pad = tuple((int(a), int(b)) for a, b in padding)
-        return im2col_conv(lhs, rhs, tuple(int(s) for s in window_strides), pad)
-    return lax.conv_general_dilated(
-        lhs,
-        rhs,
-        window_strides,
-        padding,
-        lhs_dilation=lhs_dilation,
-        rhs_dilation=rhs_dilation,
-        dimension_numbers=dimension_numbers,
-        feature_group_count=feature_group_count,
-        batch_group_count=batch_group_count,
-        precision=precision,
-        preferred_element_type=preferred_element_type,
-    )
-
-
-def _is_nhwc(dimension_numbers, ndim) -> bool:
-    if dimension_numbers is None:
-        return False
-    dn = lax.conv_dimension_numbers((1,) * ndim, (1,) * ndim, dimension_numbers)
-    return dn == lax.conv_dimension_numbers((1,) * ndim, (1,) * ndim, _DN)
+    """,
+)
 
 
 def backend_default_conv(backend: str | None = None):
@@ -164,46 +120,9 @@ def space_to_depth_conv(x, w, strides, padding):
     return conv_nhwc(x2, w2, ((0, 0), (0, 0)))
 
 
-def space_to_depth_conv_general_dilated(
-    lhs,
-    rhs,
-    window_strides,
-    padding,
-    lhs_dilation=None,
-    rhs_dilation=None,
-    dimension_numbers=None,
-    feature_group_count=1,
-    batch_group_count=1,
-    precision=None,
-    preferred_element_type=None,
-):
-    """Drop-in for ``lax.conv_general_dilated`` using :func:`space_to_depth_conv` (see
-    :func:`im2col_conv_general_dilated` for the cases it takes)."""
-    ones = (1,) * (lhs.ndim - 2)
-    simple = (
-        lhs.ndim == 4
-        and (lhs_dilation is None or tuple(lhs_dilation) == ones)
-        and (rhs_dilation is None or tuple(rhs_dilation) == ones)
-        and feature_group_count == 1
-        and batch_group_count == 1
-        and not isinstance(padding, str)
-        and _is_nhwc(dimension_numbers, lhs.ndim)
-        and preferred_element_type is None
-        and lhs.shape[-1] == rhs.shape[2]
-    )
-    if simple:
-        pad = tuple((int(a), int(b)) for a, b in padding)
-        return space_to_depth_conv(lhs, rhs, tuple(int(s) for s in window_strides), pad)
-    return lax.conv_general_dilated(
-        lhs,
-        rhs,
-        window_strides,
-        padding,
-        lhs_dilation=lhs_dilation,
-        rhs_dilation=rhs_dilation,
-        dimension_numbers=dimension_numbers,
-        feature_group_count=feature_group_count,
-        batch_group_count=batch_group_count,
-        precision=precision,
-        preferred_element_type=preferred_element_type,
-    )
+space_to_depth_conv_general_dilated = conv_drop_in(
+    space_to_depth_conv,
+    unit_strides_only=False,
+    doc="""Drop-in for ``lax.conv_general_dilated`` using :func:`space_to_depth_conv` (see
+    :func:`im2col_conv_general_dilated` for the cases it takes).""",
+)
