@@ -12,9 +12,24 @@ import json
 import os
 import platform
 import subprocess
+import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+
+def matmul_gflops(n=2048, reps=5):
+    """Median float32 matmul rate of this machine (GFLOP/s), the yardstick for op efficiency."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    jax.block_until_ready(f(a))
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(a))
+        ts.append(time.perf_counter() - t0)
+    return 2.0 * n**3 / float(np.median(ts)) / 1e9
 
 
 def machine_info() -> dict:

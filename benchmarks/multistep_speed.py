@@ -28,28 +28,15 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _ig_common import machine_info  # noqa: E402
+from _ig_common import machine_info, matmul_gflops  # noqa: E402
 
 from leakjax.attacks import inverting_gradients, run  # noqa: E402
 from leakjax.data import load_embedded  # noqa: E402
 from leakjax.fl import LocalRecipe, observe, observe_update  # noqa: E402
 from leakjax.models import convnet, lenet  # noqa: E402
-
-
-def matmul_gflops(n=2048, reps=5):
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    jax.block_until_ready(f(a))
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(a))
-        ts.append(time.perf_counter() - t0)
-    return 2.0 * n**3 / float(np.median(ts)) / 1e9
 
 
 def main(argv=None):
