@@ -34,6 +34,39 @@ def op_kind(name: str) -> str:
     return re.split(r"[.\d]", name, maxsplit=1)[0] or name
 
 
+def hlo_line(hlo_text: str, name: str) -> str | None:
+    """The compiled HLO instruction that defines ``name`` (shapes, window, dim labels), shortened."""
+    m = re.search(r"^\s*(?:ROOT )?%?" + re.escape(name) + r" = (.*)$", hlo_text, re.M)
+    if m is None:
+        return None
+    line = re.sub(r", metadata=\{.*?\}", "", m.group(1))
+    return line[:400]
+
+
+def _shape(hlo_text: str, name: str) -> list[int] | None:
+    m = re.search(r"^\s*(?:ROOT )?%?" + re.escape(name) + r" = \w+\[([\d,]*)\]", hlo_text, re.M)
+    return [int(d) for d in m.group(1).split(",") if d] if m else None
+
+
+def conv_gflop(hlo_text: str, line: str | None) -> float | None:
+    """FLOPs of an unfused ``convolution`` instruction: 2 * |output| * window * input features."""
+    if not line or " convolution(" not in line:
+        return None
+    out = re.match(r"\w+\[([\d,]*)\]", line)
+    ops = re.search(r"convolution\(%?([\w.\-]+), %?([\w.\-]+)\)", line)
+    win = re.search(r"size=([\dx]+)", line)
+    labels = re.search(r"dim_labels=\w+_(\w+)->", line)
+    if not (out and ops and win and labels):
+        return None
+    rhs = _shape(hlo_text, ops.group(2))
+    if rhs is None:
+        return None
+    in_features = rhs[labels.group(1).index("i")]
+    n_out = int(np.prod([int(d) for d in out.group(1).split(",") if d]))
+    n_win = int(np.prod([int(d) for d in win.group(1).split("x")]))
+    return 2.0 * n_out * n_win * in_features / 1e9
+
+
 def wall_ms(fn, calls):
     ts = []
     for _ in range(calls):
@@ -43,8 +76,18 @@ def wall_ms(fn, calls):
     return float(np.median(ts)), float(np.min(ts)), float(np.max(ts))
 
 
+def _top_op(hlo_text: str, name: str, v: dict, total: float) -> dict:
+    line = hlo_line(hlo_text, name)
+    gflop = conv_gflop(hlo_text, line)
+    rate = gflop / (v["us_per_call"] * 1e-6) if gflop and v["us_per_call"] else None
+    return dict(name=name, **v, share=v["us_per_call"] / total, hlo=line, gflop=gflop,
+                gflops_per_s=rate)
+
+
 def profile_width(width: int, calls: int, mm: float) -> dict:
-    fns = jax_setup(width, restarts=1)
+    compiled: list = []
+    fns = jax_setup(width, restarts=1, compiled_out=compiled)
+    hlo_text = compiled[0].as_text()
     step, flops = fns["jax_sequential"]
     step()
     wall = wall_ms(step, calls)
@@ -70,7 +113,7 @@ def profile_width(width: int, calls: int, mm: float) -> dict:
         step_gflops_per_s=flops / (wall[0] * 1e-3) / 1e9,
         op_time_ms_per_call=total / 1e3,
         kinds=dict(sorted(kinds.items(), key=lambda kv: -kv[1]["us_per_call"])),
-        top_ops=[dict(name=n, **v, share=v["us_per_call"] / total) for n, v in top],
+        top_ops=[_top_op(hlo_text, n, v, total) for n, v in top],
         convolution_gflops_upper_bound=(flops / (conv_us * 1e-6) / 1e9) if conv_us else None,
         matmul_gflops=mm,
     )
@@ -99,6 +142,9 @@ def main(argv=None):
         for k, v in list(r["kinds"].items())[:6]:
             print(f"  {k:14s} {v['share']:6.1%}  {v['us_per_call'] / 1e3:7.2f} ms  "
                   f"x{v['count_per_call']:.0f}")
+        for t in r["top_ops"][:6]:
+            rate = f"{t['gflops_per_s']:.1f} GFLOP/s" if t["gflops_per_s"] else ""
+            print(f"  {t['name']:26s} {t['share']:6.1%}  {rate}  {(t['hlo'] or '')[:90]}")
     out = args.out or os.path.join(os.path.dirname(__file__), "results", "ig_profile.json")
     save_json(
         out,

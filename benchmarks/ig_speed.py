@@ -126,7 +126,8 @@ def torch_setup(width, restarts, max_steps=4800):
 
 
 # ------------------------------------------------------------------------------ JAX side
-def jax_setup(width, restarts, vmap_max_width=16):
+def jax_setup(width, restarts, vmap_max_width=16, compiled_out=None):
+    """The JAX sides of the comparison; ``compiled_out``, a list, receives the compiled single step."""
     model = convnet(jax.random.key(0), width=width, num_classes=10)
     img = jax.random.uniform(jax.random.key(1), (1, 32, 32, 3))
     obs = observe(jax.random.key(2), model, img, jnp.array([1]), spec=SPEC, reveal_labels=True)
@@ -138,6 +139,8 @@ def jax_setup(width, restarts, vmap_max_width=16):
     fns = {}
     c1 = single.lower(one_state, obs).compile()
     flops1 = c1.cost_analysis()["flops"]
+    if compiled_out is not None:
+        compiled_out.append(c1)
     # (b) restarts one after another with the compiled single step
     seq_states = [jax.tree.map(lambda a, i=i: a[i], states) for i in range(restarts)]
 
@@ -293,6 +296,14 @@ def reps_of(args):
     return 1 if args.smoke else args.reps
 
 
+def _torch_version():
+    try:
+        import torch  # noqa: PLC0415
+    except ImportError:
+        return None
+    return torch.__version__
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
@@ -332,6 +343,7 @@ def main():
             dict(
                 command=" ".join(["python", *sys.argv]),
                 reference="breaching (benchmarks/torch_ig_reference.py)",
+                torch=_torch_version(),
                 note=args.note,
                 matmul_gflops=mm,
                 machine=machine_info(),

@@ -8,9 +8,12 @@ the second-order gradient of a gradient-matching attack then runs 4-8x slower on
 (benchmarks/README.md, "IG step speed"). This op writes both derivatives itself, as canonical
 convolutions of the same op plus explicit transposes and flips, so reverse-over-reverse
 differentiation (what gradient matching does) never produces autodiff's weight-gradient form.
-(XLA may still fold a flip and transposes back into one input-gradient convolution; that one is
-not the slow kind.) Measured: one IG step on the ConvNet (width 16) inside ``lax.scan`` went from
-0.35 s to 0.077 s, the same as straight-line code.
+The weight gradient has its own VJP too (:func:`weight_grad`): recursing into its swapped call
+gave a convolution with batch ``C_in`` and one output channel, which XLA:CPU runs at about a
+tenth of its matmul rate. Measured: one IG step on the ConvNet (width 16) inside ``lax.scan``
+went from 0.35 s to 0.077 s, the same as straight-line code; the weight gradient's own VJP then
+made one IG step 1.35x (width 32) and 1.38x (width 64) faster
+(benchmarks/results/weight_grad_lever.json).
 
 Maths (stride 1, no dilation, padding ``(lo, hi)`` per spatial dim, kernel ``K``):
 
@@ -20,7 +23,9 @@ Maths (stride 1, no dilation, padding ``(lo, hi)`` per spatial dim, kernel ``K``
   and ``dy^T`` = ``dy`` as ``(H_out, W_out, B, C_out)``: batch and input channels swap roles,
   and the result ``(C_in, K_h, K_w, C_out)`` is transposed back to ``HWIO``.
 
-All three are stride-1 convolutions again, so the rule applies recursively to any order. Other
+All three are stride-1 convolutions again, so the rule applies recursively to any order. With
+``c`` the cotangent of ``dw``: ``d/dx <dw, c> = dx-rule(g, c)`` and ``d/dg <dw, c> = conv(x, c)``,
+both over the real batch (:func:`weight_grad`). Other
 cases (strides, dilation, groups, other layouts) fall back to ``lax.conv_general_dilated``.
 The values equal ``lax.conv_general_dilated``'s to float32 rounding (tested).
 """
@@ -46,16 +51,47 @@ def _fwd(x, w, padding):
     return conv_nhwc(x, w, padding), (x, w)
 
 
-def _bwd(padding, res, g):
-    x, w = res
+def _input_grad(g, w, padding):
+    """``dx`` of ``conv_nhwc(x, w, padding)`` for the cotangent ``g``: a full correlation of ``g``
+    with the flipped kernel, in and out channels swapped (a canonical convolution, batch ``B``)."""
     kh, kw = w.shape[0], w.shape[1]
     (lo_h, hi_h), (lo_w, hi_w) = padding
-    # input gradient: full correlation with the flipped kernel, in and out channels swapped
     w_flip = jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2)
-    dx = conv_nhwc(g, w_flip, ((kh - 1 - lo_h, kh - 1 - hi_h), (kw - 1 - lo_w, kw - 1 - hi_w)))
-    # weight gradient: batch <-> input channels, dy as the kernel
+    return conv_nhwc(g, w_flip, ((kh - 1 - lo_h, kh - 1 - hi_h), (kw - 1 - lo_w, kw - 1 - hi_w)))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def weight_grad(x, g, padding):
+    """``dw`` (HWIO) of ``conv_nhwc(x, w, padding)`` for the output cotangent ``g``.
+
+    Computed as a canonical convolution with batch and input channels swapped (``x`` as
+    ``(C_in, H, W, B)``, ``g`` as the kernel ``(H_out, W_out, B, C_out)``). Its own derivatives
+    are written out, not left to the recursion: differentiating that swapped convolution with
+    respect to ``x`` would give a convolution whose batch is ``C_in`` and whose single output
+    channel is ``B``, which XLA:CPU runs at about a tenth of its matmul rate
+    (benchmarks/README.md, "Where an IG step spends its time"). Instead, with ``c`` the
+    cotangent of ``dw``: ``d/dx = input_grad(g, c)`` and ``d/dg = conv_nhwc(x, c)``, both
+    canonical convolutions over the real batch.
+    """
     dw = conv_nhwc(x.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), padding)
-    return dx, dw.transpose(1, 2, 0, 3)
+    return dw.transpose(1, 2, 0, 3)
+
+
+def _wg_fwd(x, g, padding):
+    return weight_grad(x, g, padding), (x, g)
+
+
+def _wg_bwd(padding, res, c):
+    x, g = res
+    return _input_grad(g, c, padding), conv_nhwc(x, c, padding)
+
+
+weight_grad.defvjp(_wg_fwd, _wg_bwd)
+
+
+def _bwd(padding, res, g):
+    x, w = res
+    return _input_grad(g, w, padding), weight_grad(x, g, padding)
 
 
 conv_nhwc.defvjp(_fwd, _bwd)
