@@ -19,6 +19,8 @@ one process. Measured, interleaved A/B/C, after a warm-up call of each:
 
     python benchmarks/ggl_speed.py            # population 32 and 128, 5 repeats
     python benchmarks/ggl_speed.py --smoke
+    python benchmarks/ggl_speed.py --populations 128 512 --repeats 5 --profile \
+        --out benchmarks/results/ggl_speed_profile.json   # plus a jax.profiler op profile
 """
 
 from __future__ import annotations
@@ -34,11 +36,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from leakjax import attacks, fl, models
-from leakjax.attacks.objectives import mean_layer_l2_distance
-from leakjax.data import load_embedded
-from leakjax.fl.client import client_gradient
-from leakjax.generative import dcgan_generator, load_generator
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _ig_common import matmul_gflops  # noqa: E402
+from _op_profile import summarize  # noqa: E402
+from throughput_levers import profile_ops  # noqa: E402
+
+from leakjax import attacks, fl, models  # noqa: E402
+from leakjax.attacks.objectives import mean_layer_l2_distance  # noqa: E402
+from leakjax.data import load_embedded  # noqa: E402
+from leakjax.fl.client import client_gradient  # noqa: E402
+from leakjax.generative import dcgan_generator, load_generator  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -104,6 +111,13 @@ def main(argv=None):
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--out", default=None, help="JSON path (default: results/ggl_speed.json)")
     ap.add_argument("--note", default="", help="recorded in the JSON (e.g. the lock used)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also trace one generation and the population's fitness alone with jax.profiler "
+        "(op kinds, top ops with their HLO and source op) and the matmul rate",
+    )
+    ap.add_argument("--profile-calls", type=int, default=20)
     args = ap.parse_args(argv)
     if args.smoke:
         args.populations, args.repeats = [8], 2
@@ -190,6 +204,8 @@ def main(argv=None):
                 med["torch_sequential"] / med["vmap_fitness"]
             )
             row["speedup_fitness_vs_torch_sequential_range"] = [min(per), max(per)]
+        if args.profile:
+            row["profile"] = _profile(step, state, obs, vfit, cands, args.profile_calls)
         rows.append(row)
         print(
             f"population {pop:4d}: evals/s vmap generation {row['evals_per_s']['vmap_generation']:9.0f}"
@@ -205,8 +221,18 @@ def main(argv=None):
             ),
             flush=True,
         )
+    if args.profile:
+        for row in rows:
+            for part in ("generation", "fitness"):
+                p = row["profile"][part]
+                print(
+                    f"  population {row['population']} {part}: op time "
+                    f"{p['op_time_ms_per_call']:.1f} ms; "
+                    + ", ".join(f"{k} {v['share']:.0%}" for k, v in list(p["kinds"].items())[:5])
+                )
     record = dict(
         benchmark="ggl_speed",
+        matmul_gflops=matmul_gflops() if args.profile else None,
         command=" ".join(["python", *sys.argv]),
         note=args.note,
         generator=os.path.relpath(gen_src, HERE) if gen_src == CKPT else gen_src,
@@ -230,6 +256,15 @@ def main(argv=None):
     with open(out, "w") as f:
         json.dump(record, f, indent=1)
     print(f"load average {os.getloadavg()}; wrote {out}")
+
+
+def _profile(step, state, obs, vfit, cands, calls):
+    """Op profile of one generation (ask, fitness, tell) and of the fitness alone."""
+    out = {}
+    for part, fn, fargs in (("generation", step, (state, obs)), ("fitness", vfit, (cands,))):
+        hlo_text = fn.lower(*fargs).compile().as_text()
+        out[part] = summarize(profile_ops(fn, fargs, calls), hlo_text)
+    return out
 
 
 def _torch_version():

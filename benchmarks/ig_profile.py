@@ -4,9 +4,10 @@ One IG iteration (signed Adam on cosine + TV, boxed, labels given: the ``ig_spee
 on ConvNet-``width`` with one 32x32 photo, compiled once and traced with ``jax.profiler`` over
 ``--calls`` calls. The trace's XLA op events are grouped by kind (the HLO instruction name before
 its number: ``convolution``, ``fusion``, ``dot``, ...), and each kind's share of the op time is
-reported with the top individual ops. XLA's cost analysis gives the step's FLOPs, from which the
-achieved rate of the whole step and of its convolutions (if every FLOP were in them, an upper
-bound on their rate) are set against the matmul rate measured in the same run.
+reported with the top individual ops (``_op_profile.summarize``: their HLO instruction, the JAX
+function they came from and, for unfused convolutions, their FLOPs and achieved rate). XLA's
+cost analysis gives the step's FLOPs, from which the achieved rate of the whole step is set
+against the matmul rate measured in the same run.
 
     python benchmarks/ig_profile.py --widths 32,64 --calls 20 \
         --out benchmarks/results/ig_profile.json
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
 
@@ -25,46 +25,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _ig_common import machine_info, matmul_gflops, save_json  # noqa: E402
+from _op_profile import summarize  # noqa: E402
 from ig_speed import jax_setup  # noqa: E402
 from throughput_levers import profile_ops  # noqa: E402
-
-
-def op_kind(name: str) -> str:
-    """``convolution.12`` -> ``convolution``; ``fusion.3.clone`` -> ``fusion``."""
-    return re.split(r"[.\d]", name, maxsplit=1)[0] or name
-
-
-def hlo_line(hlo_text: str, name: str) -> str | None:
-    """The compiled HLO instruction that defines ``name`` (shapes, window, dim labels), shortened."""
-    m = re.search(r"^\s*(?:ROOT )?%?" + re.escape(name) + r" = (.*)$", hlo_text, re.M)
-    if m is None:
-        return None
-    line = re.sub(r", metadata=\{.*?\}", "", m.group(1))
-    return line[:400]
-
-
-def _shape(hlo_text: str, name: str) -> list[int] | None:
-    m = re.search(r"^\s*(?:ROOT )?%?" + re.escape(name) + r" = \w+\[([\d,]*)\]", hlo_text, re.M)
-    return [int(d) for d in m.group(1).split(",") if d] if m else None
-
-
-def conv_gflop(hlo_text: str, line: str | None) -> float | None:
-    """FLOPs of an unfused ``convolution`` instruction: 2 * |output| * window * input features."""
-    if not line or " convolution(" not in line:
-        return None
-    out = re.match(r"\w+\[([\d,]*)\]", line)
-    ops = re.search(r"convolution\(%?([\w.\-]+), %?([\w.\-]+)\)", line)
-    win = re.search(r"size=([\dx]+)", line)
-    labels = re.search(r"dim_labels=\w+_(\w+)->", line)
-    if not (out and ops and win and labels):
-        return None
-    rhs = _shape(hlo_text, ops.group(2))
-    if rhs is None:
-        return None
-    in_features = rhs[labels.group(1).index("i")]
-    n_out = int(np.prod([int(d) for d in out.group(1).split(",") if d]))
-    n_win = int(np.prod([int(d) for d in win.group(1).split("x")]))
-    return 2.0 * n_out * n_win * in_features / 1e9
 
 
 def wall_ms(fn, calls):
@@ -74,14 +37,6 @@ def wall_ms(fn, calls):
         fn()
         ts.append((time.perf_counter() - t) * 1e3)
     return float(np.median(ts)), float(np.min(ts)), float(np.max(ts))
-
-
-def _top_op(hlo_text: str, name: str, v: dict, total: float) -> dict:
-    line = hlo_line(hlo_text, name)
-    gflop = conv_gflop(hlo_text, line)
-    rate = gflop / (v["us_per_call"] * 1e-6) if gflop and v["us_per_call"] else None
-    return dict(name=name, **v, share=v["us_per_call"] / total, hlo=line, gflop=gflop,
-                gflops_per_s=rate)
 
 
 def profile_width(width: int, calls: int, mm: float) -> dict:
@@ -94,27 +49,13 @@ def profile_width(width: int, calls: int, mm: float) -> dict:
     ops = profile_ops(lambda: step(), (), calls)
     if "error" in ops:
         return dict(width=width, error=ops["error"])
-    # keep XLA op events only: HLO instruction names (lower-case, numbered); drop Python/host spans
-    hlo = {k: v for k, v in ops.items() if re.match(r"^[a-z][a-z_\-]*(\.\d+)", k)}
-    total = sum(v["us_per_call"] for v in hlo.values())
-    kinds: dict = {}
-    for name, v in hlo.items():
-        k = kinds.setdefault(op_kind(name), dict(us_per_call=0.0, count_per_call=0.0))
-        k["us_per_call"] += v["us_per_call"]
-        k["count_per_call"] += v["count_per_call"]
-    for k in kinds.values():
-        k["share"] = k["us_per_call"] / total if total else float("nan")
-    top = sorted(hlo.items(), key=lambda kv: -kv[1]["us_per_call"])[:12]
-    conv_us = kinds.get("convolution", {}).get("us_per_call", 0.0)
+    summary = summarize(ops, hlo_text)
     return dict(
         width=width,
         step_wall_ms=dict(median=wall[0], min=wall[1], max=wall[2]),
         step_gflop=flops / 1e9,
         step_gflops_per_s=flops / (wall[0] * 1e-3) / 1e9,
-        op_time_ms_per_call=total / 1e3,
-        kinds=dict(sorted(kinds.items(), key=lambda kv: -kv[1]["us_per_call"])),
-        top_ops=[_top_op(hlo_text, n, v, total) for n, v in top],
-        convolution_gflops_upper_bound=(flops / (conv_us * 1e-6) / 1e9) if conv_us else None,
+        **summary,
         matmul_gflops=mm,
     )
 
@@ -140,8 +81,10 @@ def main(argv=None):
             flush=True,
         )
         for k, v in list(r["kinds"].items())[:6]:
-            print(f"  {k:14s} {v['share']:6.1%}  {v['us_per_call'] / 1e3:7.2f} ms  "
-                  f"x{v['count_per_call']:.0f}")
+            print(
+                f"  {k:14s} {v['share']:6.1%}  {v['us_per_call'] / 1e3:7.2f} ms  "
+                f"x{v['count_per_call']:.0f}"
+            )
         for t in r["top_ops"][:6]:
             rate = f"{t['gflops_per_s']:.1f} GFLOP/s" if t["gflops_per_s"] else ""
             print(f"  {t['name']:26s} {t['share']:6.1%}  {rate}  {(t['hlo'] or '')[:90]}")

@@ -11,8 +11,9 @@ differentiation (what gradient matching does) never produces autodiff's weight-g
 The weight gradient has its own VJP too (:func:`weight_grad`): recursing into its swapped call
 gave a convolution with batch ``C_in`` and one output channel, which XLA:CPU runs at about a
 tenth of its matmul rate. Measured: one IG step on the ConvNet (width 16) inside ``lax.scan``
-went from 0.35 s to 0.077 s, the same as straight-line code; the weight gradient's own VJP then
-made one IG step 1.35x (width 32) and 1.38x (width 64) faster
+went from 0.32x to 1.18x PyTorch's speed, as fast as straight-line code
+(benchmarks/results/ig_speed_before_canonical_conv.json, ig_speed.json); the weight gradient's
+own VJP then made one IG step 1.35x (width 32) and 1.38x (width 64) faster
 (benchmarks/results/weight_grad_lever.json).
 
 Maths (stride 1, no dilation, padding ``(lo, hi)`` per spatial dim, kernel ``K``):
