@@ -22,6 +22,7 @@ from leakjax.cli import catalog
 from leakjax.cli.common import (
     CLIError,
     bounded_float,
+    bounded_int,
     check_out_dir,
     nonnegative_int,
     positive_int,
@@ -53,20 +54,24 @@ class Interrupted(Exception):
 
 
 def add_attack_arguments(p: argparse.ArgumentParser) -> None:
-    from leakjax.attacks import ATTACKS, LABEL_RULES
+    from leakjax.attacks import ATTACKS, LABEL_RULES, TEXT_ATTACKS
     from leakjax.attacks.ggl import GGL_STRATEGIES
     from leakjax.defenses.simulate import SIMULATIONS
-    from leakjax.models import MODELS
+    from leakjax.models import MODELS, TEXT_MODELS
     from leakjax.sweep.engine import STRATEGIES
 
     g = p.add_argument_group("what to attack")
     g.add_argument(
-        "--attack", default="idlg", choices=sorted(ATTACKS), metavar="NAME",
-        help="attack (list below, with default steps)",
+        "--attack", default="idlg", choices=[*sorted(ATTACKS), *sorted(TEXT_ATTACKS)],
+        metavar="NAME",
+        help="attack (list below, with default steps); text data takes a text attack (tag, "
+        "text_dlg, token_set)",
     )  # fmt: skip
     g.add_argument(
-        "--model", default="lenet", choices=sorted(MODELS), metavar="NAME",
-        help="model (list below); input shape and classes follow the data",
+        "--model", default="lenet", choices=[*sorted(MODELS), *sorted(TEXT_MODELS)],
+        metavar="NAME",
+        help="model (list below); input shape and classes follow the data; text data takes a "
+        "text model (transformer3, transformer_lm, transformer_classifier)",
     )  # fmt: skip
     g.add_argument(
         "--width", type=positive_int("--width"), default=None,
@@ -84,8 +89,8 @@ def add_attack_arguments(p: argparse.ArgumentParser) -> None:
     d = p.add_argument_group("victims")
     d.add_argument(
         "--data", nargs="+", default=["photos"], metavar="NAME_OR_FILE",
-        help="an embedded dataset (digits, photos, faces), a prepared tfds dataset, or PNG/JPEG "
-        "files",
+        help="an embedded dataset (digits, photos, faces), embedded text (text-random, "
+        "text-pydoc), a prepared tfds dataset, or PNG/JPEG files",
     )  # fmt: skip
     d.add_argument(
         "--split", default="private",
@@ -104,6 +109,27 @@ def add_attack_arguments(p: argparse.ArgumentParser) -> None:
         "--num-images", type=positive_int("--num-images"), default=4,
         help="victims, one image each (B = 1), the first of the split in its interleaved order "
         "(different photographs, faces or digits)",
+    )  # fmt: skip
+    x = p.add_argument_group("text victims (--data text-random | text-pydoc)")
+    x.add_argument(
+        "--seq-len", type=bounded_int("--seq-len", 1, 512), default=None,
+        help="tokens per sequence, in [1, 512] (default 16, breaching's TAG case; the model's "
+        "context follows it)",
+    )  # fmt: skip
+    x.add_argument(
+        "--vocab-size", type=bounded_int("--vocab-size", 2, 65536), default=None,
+        help="text-random: token ids in [0, V), V in [2, 65536]; text-pydoc: the tokenizer's "
+        "target size (default 1024)",
+    )  # fmt: skip
+    x.add_argument(
+        "--tokenizer", default=None,
+        help="text-pydoc: bpe (default) or word, trained here on the public pydoc topics, or a "
+        "tokenizer JSON file (leakjax.data.TextTokenizer.save)",
+    )  # fmt: skip
+    x.add_argument(
+        "--batch-size", type=positive_int("--batch-size"), default=None,
+        help="sequences per client update (default 1; recovered sequences are matched to the "
+        "truth by the Hungarian method)",
     )  # fmt: skip
     t = p.add_argument_group("threat model and defense")
     t.add_argument(
@@ -234,15 +260,19 @@ def _tfds_prepared(name: str) -> tuple[bool, str]:
 def data_kind(args) -> str:
     """``"embedded"``, ``"tfds"`` or ``"files"`` for ``--data``, or a :class:`CLIError`."""
     from leakjax.data import EMBEDDED, TFDS_DATASETS
+    from leakjax.sweep.text import TEXT_DATA
 
     first = args.data[0]
     if len(args.data) == 1 and first in EMBEDDED:
         return "embedded"
+    if len(args.data) == 1 and first in TEXT_DATA:
+        return "text"
     if len(args.data) == 1 and (first in TFDS_DATASETS or first.startswith("emnist/")):
         return "tfds"
     if len(args.data) == 1 and not os.path.splitext(first)[1] and not os.path.exists(first):
         raise CLIError(
-            f"--data {first}: not an embedded dataset ({', '.join(EMBEDDED)}), not a tfds "
+            f"--data {first}: not an embedded dataset ({', '.join(EMBEDDED)}), not embedded text "
+            f"({', '.join(TEXT_DATA)}), not a tfds "
             f"dataset ({', '.join(TFDS_DATASETS)}) and not an image file"
         )
     return "files"
@@ -253,10 +283,11 @@ def _check_data(args) -> None:
     from leakjax.data.tfds_loaders import _prepare_command
 
     kind = data_kind(args)
+    _check_text_flags(args, kind)
     if kind != "files":
         if args.labels is not None:
             raise CLIError(f"--labels {args.labels}: only for image files, not --data {args.data[0]}")
-        if kind == "embedded" and args.split not in ("private", "public", "all"):
+        if kind in ("embedded", "text") and args.split not in ("private", "public", "all"):
             raise CLIError(
                 f"--split {args.split}: embedded datasets have private, public and all"
             )
@@ -289,7 +320,70 @@ def _check_data(args) -> None:
     _parse_shape(args.image_shape)
 
 
+TEXT_FLAGS = ("--seq-len", "--vocab-size", "--tokenizer", "--batch-size")
+#: flags that have no meaning for text runs (the engine's text path observes one gradient)
+IMAGE_ONLY_FLAGS = (
+    "--preset", "--tv", "--lbfgs-lr", "--generator", "--optimizer", "--population-size",
+    "--adaptive", "--local-epochs", "--placement", "--label-rule", "--width", "--labels",
+)  # fmt: skip
+
+
+def _flag_value(args, flag: str):
+    return getattr(args, flag.lstrip("-").replace("-", "_"))
+
+
+def _check_text_flags(args, kind: str) -> None:
+    """Text data needs a text attack and model; text-only and image-only flags stay apart."""
+    from leakjax.attacks import TEXT_ATTACKS
+    from leakjax.models import TEXT_MODELS
+
+    if kind != "text":
+        for flag in TEXT_FLAGS:
+            if _flag_value(args, flag) is not None:
+                raise CLIError(
+                    f"{flag} {_flag_value(args, flag)}: is for text data (--data text-random or "
+                    f"text-pydoc), not --data {' '.join(args.data)}"
+                )
+        if args.attack in TEXT_ATTACKS:
+            raise CLIError(
+                f"--attack {args.attack}: a text attack; use --data text-random or text-pydoc "
+                f"with --model {' / '.join(TEXT_MODELS)}"
+            )
+        if args.model in TEXT_MODELS:
+            raise CLIError(
+                f"--model {args.model}: a text model; use --data text-random or text-pydoc"
+            )
+        return
+    name = args.data[0]
+    if args.attack not in TEXT_ATTACKS:
+        default = " (the default, for images)" if args.attack == "idlg" else ""
+        raise CLIError(
+            f"--attack {args.attack}{default}: an image attack; --data {name} needs a text "
+            f"attack: --attack {' / '.join(TEXT_ATTACKS)}"
+        )
+    if args.model not in TEXT_MODELS:
+        default = " (the default, for images)" if args.model == "lenet" else ""
+        raise CLIError(
+            f"--model {args.model}{default}: an image model; --data {name} needs a text model: "
+            f"--model {' / '.join(TEXT_MODELS)}"
+        )
+    for flag in IMAGE_ONLY_FLAGS:
+        if _flag_value(args, flag) is not None:
+            raise CLIError(f"{flag} {_flag_value(args, flag)}: is for image data, not --data {name}")
+    if args.tokenizer is not None and name != "text-pydoc":
+        raise CLIError(f"--tokenizer {args.tokenizer}: only text-pydoc has a tokenizer")
+    if args.tokenizer not in (None, "bpe", "word") and not os.path.isfile(args.tokenizer):
+        raise CLIError(
+            f"--tokenizer {args.tokenizer}: no such file; expected bpe, word or a tokenizer JSON "
+            "file written by leakjax.data.TextTokenizer.save"
+        )
+    if args.labels_known and args.attack == "token_set":
+        raise CLIError("--labels-known with --attack token_set: token-set recovery takes no labels")
+
+
 def _check_combinations(args) -> None:
+    if data_kind(args) == "text":
+        return  # checked by _check_text_flags; the engine validates the rest before compiling
     a, m = args.attack, args.model
     if args.preset is not None and a != "ig":
         raise CLIError(f"--preset {args.preset}: is for --attack ig, not --attack {a}")
@@ -429,6 +523,16 @@ def _data(args):
             paths=tuple(os.path.abspath(p) for p in args.data),
             labels=labels,
         )
+    if kind == "text":
+        return Data(
+            args.data[0],
+            split=args.split,
+            victims=args.num_images,
+            batch_size=args.batch_size or 1,
+            seq_len=args.seq_len,
+            vocab_size=args.vocab_size,
+            tokenizer=args.tokenizer,
+        )
     return Data(args.data[0], split=args.split, victims=args.num_images)
 
 
@@ -436,6 +540,8 @@ def _threat(args):
     from leakjax.fl import LocalRecipe
     from leakjax.sweep import Threat
 
+    if data_kind(args) == "text":
+        return Threat(labels="given" if args.labels_known else None)
     rule = args.label_rule or ("yin" if args.attack == "gradinversion" else "idlg")
     recipe = None
     if args.local_epochs is not None:
@@ -471,6 +577,8 @@ def _check_victims(args, sweep) -> None:
     from leakjax import data
 
     d = sweep.cells()[0]["data"]
+    if data_kind(args) == "text":
+        return  # the engine validates text data (context, vocabulary, tokenizer) before compiling
     if d.name == "files":
         shape, labels, classes = d.image_shape, list(d.labels), args.num_classes
     else:
@@ -568,9 +676,9 @@ def _kept(store: str, ids) -> int:
     return sum(v in ("converged", "max_steps", "diverged") for v in st.values())
 
 
-def read_runs(store: str, ids) -> list[dict]:
+def read_runs(store: str, ids, blobs: bool = True) -> list[dict]:
     """The store's rows of ``ids`` (in that order), ``metrics``/``config``/``victims`` parsed,
-    with their ``reconstruction`` and ``truth`` blobs."""
+    with their ``reconstruction`` and ``truth`` blobs (``None`` when ``blobs`` is false)."""
     from leakjax.sweep import Store
 
     order = {rid: i for i, rid in enumerate(ids)}
@@ -582,8 +690,8 @@ def read_runs(store: str, ids) -> list[dict]:
         for r in rows:
             for k in ("metrics", "config", "victims"):
                 r[k] = json.loads(r[k]) if r.get(k) else {}
-            r["reconstruction"] = s.blob(r["run_id"], "reconstruction")
-            r["truth"] = s.blob(r["run_id"], "truth")
+            r["reconstruction"] = s.blob(r["run_id"], "reconstruction") if blobs else None
+            r["truth"] = s.blob(r["run_id"], "truth") if blobs else None
     return sorted(rows, key=lambda r: order[r["run_id"]])
 
 
@@ -663,6 +771,34 @@ def write_outputs(out_dir: str, rows: list[dict], title: str, *, show_labels=Fal
     )
 
 
+def text_record(row: dict) -> dict:
+    """One results.json record of a text run: the text metrics and both texts."""
+    m = row["metrics"]
+    keep = ("run_id", "attack", "model", "data", "victim", "seed", "defense", "status",
+            "label_acc", "upload_bits", "epsilon", "seconds")  # fmt: skip
+    return dict(
+        **{k: row.get(k) for k in keep},
+        split=(row["config"].get("data") or {}).get("split"),
+        steps=m.get("steps"),
+        restarts=m.get("restarts"),
+        matching_loss=row.get("loss"),
+        **{k: v for k, v in (m.get("text") or {}).items()},
+        headline=m.get("text_headline"),
+        error=m.get("error"),
+    )
+
+
+def write_text_outputs(out_dir: str, rows: list[dict]) -> None:
+    """``results.json`` (every run) and ``texts.md`` (each run's truth above what was recovered)."""
+    from leakjax.cli.table import text_pairs
+
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump([text_record(r) for r in rows], f, indent=1)
+    with open(os.path.join(out_dir, "texts.md"), "w") as f:
+        f.write(text_pairs(rows, markdown=True) + "\n")
+
+
 def grid_title(args, steps: int) -> str:
     defense = args.defense if args.defense and args.defense != "none" else "no defense"
     data = args.data[0] if data_kind(args) != "files" else f"{len(args.data)} image files"
@@ -697,6 +833,19 @@ def cmd_attack(args) -> int:
         )
     except ValueError as e:  # the attack's program cannot be built for this model and data
         raise CLIError(f"--attack {args.attack} with --model {args.model}: {e}") from None
+    if data_kind(args) == "text":
+        rows = read_runs(store, ids, blobs=False)
+        write_text_outputs(args.out, rows)
+        if not args.quiet:
+            from leakjax.cli.table import text_summary
+
+            print(text_summary(rows))
+            print(
+                f"wrote {os.path.join(args.out, 'results.json')} and "
+                f"{os.path.join(args.out, 'texts.md')} (every run in "
+                f"{os.path.join(args.out, STORE_NAME)})"
+            )
+        return 0
     rows = read_runs(store, ids)
     write_outputs(args.out, rows, grid_title(args, default_steps(args)))
     report_outputs(args.out, rows, args.quiet)

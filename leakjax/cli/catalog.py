@@ -1,7 +1,8 @@
 """The names ``leakjax attack`` accepts, with one line each, for ``--help`` and error messages.
 
-The lists come from the registries (:data:`leakjax.attacks.ATTACKS`,
-:data:`leakjax.models.MODELS`, :data:`leakjax.data.EMBEDDED`, :data:`leakjax.defenses.spec.SYNTAX`);
+The lists come from the registries (:data:`leakjax.attacks.ATTACKS` and ``TEXT_ATTACKS``,
+:data:`leakjax.models.MODELS` and ``TEXT_MODELS``, :data:`leakjax.data.EMBEDDED`,
+:data:`leakjax.sweep.text.TEXT_DATA`, :data:`leakjax.defenses.spec.SYNTAX`);
 the one-line descriptions live here, and ``tests/test_cli.py`` fails when a registry gains a
 name without one.
 """
@@ -39,6 +40,27 @@ DATASETS = {
     "photos": "32x32 RGB crops of 11 photographs (label = source photo); victims span the "
     "photographs",
     "faces": "scikit-image's LFW subset, 100 faces at 32x32 (label = face)",
+}
+
+TEXT_ATTACKS = {
+    "tag": "TAG (Deng et al. 2021): L2 + 0.1 x linear-weighted L1 gradient distance over input embeddings and soft "
+    "labels, AdamW, breaching's settings; decoded to the nearest tokens",
+    "text_dlg": "DLG on text: L2 gradient matching over input embeddings (torch-style L-BFGS), "
+    "decoded to the nearest tokens",
+    "token_set": "token-set recovery: the embedding rows with a non-zero gradient are the tokens "
+    "present (exact, untrained model, no defense)",
+}
+
+TEXT_MODELS = {
+    "transformer3": "breaching's TAG model: an untrained 3-layer causal transformer LM",
+    "transformer_lm": "a causal transformer LM of 1-3 layers (the library's defaults)",
+    "transformer_classifier": "a transformer sequence classifier (synthetic labels i % C)",
+}
+
+TEXT_DATASETS = {
+    "text-random": "random token ids over --vocab-size (breaching's random-tokens case)",
+    "text-pydoc": "CPython's pydoc topics (public/private split), --tokenizer bpe|word|FILE "
+    "trained here on the public topics",
 }
 
 DEFENSES = {
@@ -92,7 +114,13 @@ def attack_help_epilog() -> str:
     lines += _rows({n: MODELS.get(n, "") for n in model_registry}, 14)
     lines += ["", "embedded datasets (--data NAME, no download; --split private|public|all):"]
     lines += _rows({n: DATASETS.get(n, "") for n in EMBEDDED}, 14)
+    lines += ["", "text (--data text-random|text-pydoc --model NAME --attack NAME; B = --batch-size):"]
+    for name, text in TEXT_ATTACKS.items():
+        lines += _rows({name: text}, 14, f"[{ATTACK_DEFAULT_STEPS.get(name, 300):>4}] ")
+    lines += _rows(TEXT_MODELS, 22)
+    lines += _rows(TEXT_DATASETS, 14)
     lines += [
+        "",
         f"  {'tfds':<14} {', '.join(TFDS_DATASETS)}: must be prepared once on a networked",
         f"  {'':<14} machine (see README, Data); image files: --data a.png b.jpg --labels 3,7",
         "",

@@ -50,6 +50,23 @@ def positive_int(flag: str):
     return parse
 
 
+def bounded_int(flag: str, low: int, high: int):
+    """``type=`` for an integer in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or not low <= v <= high:
+            raise argparse.ArgumentTypeError(
+                f"{flag} {text}: expected an integer in [{low}, {high}]"
+            ) from None
+        return v
+
+    return parse
+
+
 def nonnegative_int(flag: str):
     def parse(text: str) -> int:
         try:

@@ -122,3 +122,76 @@ def summary_table(rows: Sequence[dict]) -> str:
         f"runs are counted apart; s/run: {seconds}"
     )
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# text runs
+# --------------------------------------------------------------------------------------------
+
+TEXT_COLUMNS = (
+    ("token_accuracy", "token acc", ".0%"),
+    ("rouge1", "ROUGE-1", ".2f"),
+    ("rouge2", "ROUGE-2", ".2f"),
+    ("rougeL", "ROUGE-L", ".2f"),
+    ("token_precision", "token P", ".2f"),
+    ("token_recall", "token R", ".2f"),
+)
+
+
+def _text(row: dict) -> dict:
+    return _metrics(row).get("text") or {}
+
+
+def text_summary(rows: Sequence[dict]) -> str:
+    """Per cell (attack x defense): status counts and the lower medians of the text metrics over
+    the converged and max_steps runs, then every run's truth next to what was recovered."""
+    header = ["attack", "defense", "runs", *STATUSES, *(h for _, h, _ in TEXT_COLUMNS)]
+    body = []
+    for (attack, defense), rs in cells(rows).items():
+        counts = {s: sum(r["status"] == s for r in rs) for s in STATUSES}
+        valid = [r for r in rs if r["status"] in VALID]
+        cols = []
+        for key, _, spec in TEXT_COLUMNS:
+            vals = [_text(r).get(key) for r in valid]
+            cols.append(_fmt(lower_median(v for v in vals if v is not None), spec))
+        body.append([attack, defense, str(len(rs)), *(str(counts[s]) for s in STATUSES), *cols])
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+
+    def line(cols):
+        return " ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cols, widths)))
+
+    lines = [line(header), *(line(b) for b in body)]
+    lines.append(
+        "lower medians (a value one run reached) over converged and max_steps runs; token acc: "
+        "position-wise, Hungarian-matched for B > 1; token P/R: the recovered token set"
+    )
+    return "\n".join(lines) + "\n\n" + text_pairs(rows)
+
+
+def text_pairs(rows: Sequence[dict], markdown: bool = False) -> str:
+    """Each run's true text above its recovered text (token sets for token-set recovery)."""
+    out = []
+    for r in rows:
+        t = _text(r)
+        head = t.get("token_accuracy")
+        score = f"token acc {head:.0%}" if head is not None else (
+            f"token recall {t['token_recall']:.0%}" if t.get("token_recall") is not None else ""
+        )
+        title = f"{r['attack']} | victim {r['victim']} | seed {r['seed']} | {r['status']} | {score}"
+        if r["status"] == "failed":
+            err = _metrics(r).get("error") or "no result"
+            out += [f"### {title}\n", f"- error: `{err}`", ""] if markdown else [title, f"  error: {err}"]
+            continue
+        truth, rec = t.get("truth"), t.get("recovered")
+        truth = truth if isinstance(truth, list) else [truth]
+        rec = rec if isinstance(rec, list) else [rec]
+        if markdown:
+            out.append(f"### {title}\n")
+            for a, b in zip(truth, rec):
+                out += [f"- truth:     `{a}`", f"- recovered: `{b}`"]
+            out.append("")
+        else:
+            out.append(title)
+            for a, b in zip(truth, rec):
+                out += [f"  truth:     {a}", f"  recovered: {b}"]
+    return "\n".join(out)

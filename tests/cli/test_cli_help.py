@@ -37,8 +37,11 @@ def test_attack_help_lists_attacks_with_steps_models_data_and_defenses(capsys):
         (line,) = [ln for ln in lines if ln.startswith(f"  {name} ")]
         assert f"[{ATTACK_DEFAULT_STEPS[name]:>4}]" in line  # the default steps next to the name
         assert catalog.ATTACKS[name].split()[0] in line
-    for name in (*MODELS, *EMBEDDED):
+    for name in (*MODELS, *EMBEDDED, *catalog.TEXT_MODELS, *catalog.TEXT_DATASETS):
         assert any(ln.startswith(f"  {name} ") for ln in lines), name
+    for name in catalog.TEXT_ATTACKS:  # text attacks with their default steps too
+        (line,) = [ln for ln in lines if ln.startswith(f"  {name} ")]
+        assert f"[{ATTACK_DEFAULT_STEPS[name]:>4}]" in line
     for syntax in SYNTAX.values():
         assert syntax in text
     assert "standard deviation" in text and "fraction" in text.lower()  # units
@@ -62,6 +65,13 @@ def test_the_catalog_describes_every_registered_name():
     assert set(MODELS) == set(catalog.MODELS)
     assert set(EMBEDDED) == set(catalog.DATASETS)
     assert set(SYNTAX) == set(catalog.DEFENSES)
+    from leakjax.attacks import TEXT_ATTACKS
+    from leakjax.models import TEXT_MODELS
+    from leakjax.sweep.text import TEXT_DATA
+
+    assert set(TEXT_ATTACKS) == set(catalog.TEXT_ATTACKS)
+    assert set(TEXT_MODELS) == set(catalog.TEXT_MODELS)
+    assert set(TEXT_DATA) == set(catalog.TEXT_DATASETS)
 
 
 def test_model_rules_match_the_models():
