@@ -2,6 +2,7 @@
 grid.png and the table come from the store; a second run of the same command resumes."""
 
 import json
+import os
 import sqlite3
 
 import numpy as np
@@ -32,6 +33,9 @@ def test_attack_on_image_files_writes_store_results_and_grid(tmp_path, capsys):
     records = json.loads((out / "results.json").read_text())
     assert len(records) == 4
     assert {r["true_label"] for r in records} == {3, 7}
+    # every record says which victim it attacked (issue 10.3): the file and its index
+    assert {(r["image"], os.path.basename(str(r["source"]))) for r in records} == {
+        (0, "img0.png"), (1, "img1.png")}  # fmt: skip
     assert all(r["label_correct"] for r in records)  # iDLG's analytic label
     assert all(r["status"] in ("converged", "max_steps") for r in records)  # names, not codes
     assert (out / "grid.png").stat().st_size > 1000
